@@ -1,0 +1,31 @@
+# hrpose: the two commands a newcomer runs are `make demo` and `make test`; both install
+# the environment first (tools/install.sh is idempotent and caches the mmcv build).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_CONFIG ?= configs/faster_rcnn/faster-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py
+DEMO_WORK_DIR ?= work_dirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-quick lint clean
+
+install:
+	HRPOSE_VENV=$(VENV) bash tools/install.sh
+
+# Main job: generate the synthetic person set, train the tiny config on the CPU, evaluate.
+demo: install
+	$(PY) tools/misc/make_synthetic_coco.py data/synthetic
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK_DIR)
+	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK_DIR)/latest.pth --work-dir $(DEMO_WORK_DIR)
+
+# Whole suite (CPU only). `make test-quick` leaves out the end-to-end training tests.
+test: install
+	$(PY) -m pytest tests -v -rA $(PYTEST_ARGS)
+
+test-quick: install
+	$(PY) -m pytest tests -m "not slow" -q $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m flake8 hrpose tools tests configs
+
+clean:
+	rm -rf work_dirs build *.egg-info

@@ -1,0 +1,56 @@
+"""Environment set-up shared by tools/train.py and tools/test.py."""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def prepare_distributed(cfg: Config, launcher: str) -> None:
+    """Make a distributed launch work on machines without a GPU too.
+
+    mmengine 0.10.7 assumes CUDA for the ``pytorch`` launcher: it calls
+    ``torch.cuda.set_device`` before creating the process group and wraps the model in DDP
+    with ``device_ids=[LOCAL_RANK]``. Both fail on a CPU-only machine, so there the process
+    group is created here with the gloo backend and DDP gets ``device_ids=None``. On GPU
+    machines the config is left as it is.
+
+    Args:
+        cfg: the experiment config, modified in place.
+        launcher: 'none', 'pytorch', 'slurm' or 'mpi'.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_cfg['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper_cfg
+    if launcher == 'pytorch' and not torch_dist.is_initialized():
+        missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+                   if k not in os.environ]
+        if missing:
+            raise RuntimeError(
+                f'--launcher pytorch needs the environment variables {missing}; start the '
+                'job with tools/dist_train.sh (torchrun) rather than python directly.')
+        torch_dist.init_process_group(backend='gloo')
+
+
+def apply_common_args(cfg: Config, args) -> None:
+    """Apply ``--work-dir`` and ``--cfg-options`` the way mmdet's tools do.
+
+    The work dir is, in order: ``--work-dir``, ``work_dir`` in the config, or
+    ``./work_dirs/<config name>``.
+    """
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        config_name = os.path.splitext(os.path.basename(args.config))[0]
+        cfg.work_dir = os.path.join('./work_dirs', config_name)
+    cfg.launcher = args.launcher
+    prepare_distributed(cfg, args.launcher)

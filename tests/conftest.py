@@ -1,0 +1,54 @@
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_DET_CONFIG = osp.join(REPO_ROOT, 'configs', 'faster_rcnn',
+                           'faster-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py')
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> str:
+    """A small synthetic person set (4 train, 2 val images, 128x160), made once per run."""
+    from hrpose.datasets.synthetic import make_synthetic_coco
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    make_synthetic_coco(root, splits=dict(train=4, val=2), image_size=(128, 160), seed=0)
+    return root
+
+
+def synthetic_cfg_options(data_root: str) -> List[str]:
+    """--cfg-options that point the synthetic dataset config at ``data_root``."""
+    data_root = data_root.rstrip('/') + '/'
+    ann_val = data_root + 'annotations/person_keypoints_val.json'
+    return [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        f'val_evaluator.ann_file={ann_val}',
+        f'test_evaluator.ann_file={ann_val}',
+        'default_hooks.logger.interval=1',
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_tool(args: Sequence[str], env: Dict[str, str] = None,
+             timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a command from the repository root; fail the test with its output if it fails."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable)
+    full_env.update(env or {})
+    proc = subprocess.run(list(args), cwd=REPO_ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
+                    f'--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}')
+    return proc

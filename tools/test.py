@@ -1,0 +1,76 @@
+"""Evaluate a trained detector: COCO keypoint AP and box AP with the config's evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+        [--cfg-options key=value ...] [--launcher pytorch]
+
+CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file that
+training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
+from hrpose.utils.setup_env import apply_common_args
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a hrpose detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file, or a work dir to take its latest')
+    parser.add_argument('--work-dir', help='folder for the evaluation logs')
+    parser.add_argument(
+        '--out', help='dump the raw predictions to this pickle file (.pkl)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. test_dataloader.batch_size=4')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint file, or the latest one that training recorded in a work dir."""
+    if osp.isdir(path):
+        pointer = osp.join(path, 'last_checkpoint')
+        if not osp.isfile(pointer):
+            raise FileNotFoundError(
+                f'{path} is a folder without a last_checkpoint file: pass a .pth file')
+        with open(pointer) as f:
+            path = f.read().strip()
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    return path
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    apply_common_args(cfg, args)
+    cfg.load_from = resolve_checkpoint(args.checkpoint)
+
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out}: the file must end with .pkl or .pickle')
+        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
