@@ -39,3 +39,16 @@ def test_registries_are_hrpose_children_of_mmdet():
 
 def test_unknown_type_is_none():
     assert registry.MODELS.get('NoSuchModelAnywhere') is None
+
+
+def test_every_registry_location_imports():
+    import importlib
+
+    from mmengine.registry import Registry
+    registries = [r for r in vars(registry).values() if isinstance(r, Registry)]
+    assert len(registries) >= 20
+    for reg in registries:
+        if reg.scope != 'hrpose':
+            continue
+        for location in reg._locations:
+            importlib.import_module(location)

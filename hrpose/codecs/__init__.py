@@ -1,0 +1,1 @@
+"""Heatmap keypoint codecs (hrpose.registry.KEYPOINT_CODECS)."""

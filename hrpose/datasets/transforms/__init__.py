@@ -1,0 +1,1 @@
+"""Keypoint-aware data transforms (registered into hrpose.registry.TRANSFORMS)."""

@@ -1,0 +1,1 @@
+"""Keypoint evaluation metrics (hrpose.registry.METRICS)."""

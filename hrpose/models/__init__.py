@@ -1,0 +1,1 @@
+"""hrpose models: backbones, necks and the keypoint RoI head (hrpose.registry.MODELS)."""

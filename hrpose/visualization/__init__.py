@@ -1,0 +1,1 @@
+"""Keypoint visualisers (hrpose.registry.VISUALIZERS)."""
