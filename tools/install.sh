@@ -22,6 +22,8 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${HRPOSE_VENV:-$REPO_ROOT/.venv}
+# The mmcv build runs from another folder: the environment's path must be absolute.
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 CACHE_DIR=${HRPOSE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hrpose}
 
 TORCH_REQ="torch==2.14.1 torchvision==0.29.1"
