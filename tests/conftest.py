@@ -10,6 +10,21 @@ import pytest
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_DET_CONFIG = osp.join(REPO_ROOT, 'configs', 'faster_rcnn',
                            'faster-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py')
+TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
+                            'hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
+COCO_METAINFO = dict(from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))
+CROWDPOSE_METAINFO = dict(
+    from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/crowdpose.py'))
+# Small real samples that live beside the repository (never copied into it).
+SHARED_DATA = osp.abspath(osp.join(REPO_ROOT, '..', 'shared', 'data'))
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> str:
+    if not osp.isdir(SHARED_DATA):
+        pytest.fail(f'the sample data folder {SHARED_DATA} is missing: the tests read the COCO '
+                    'and CrowdPose samples from ../shared/data beside the repository')
+    return SHARED_DATA
 
 
 @pytest.fixture(scope='session')

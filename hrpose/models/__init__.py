@@ -1,1 +1,7 @@
-"""hrpose models: backbones, necks and the keypoint RoI head (hrpose.registry.MODELS)."""
+"""hrpose models: the keypoint RoI head, keypoint heads and losses (hrpose.registry.MODELS).
+
+The HRNet backbone, HRFPN neck, RPN and box head are mmdet's, reached through the parent
+registry.
+"""
+from .losses import *  # noqa: F401,F403
+from .roi_heads import *  # noqa: F401,F403

@@ -1,0 +1,130 @@
+"""COCO-style person keypoint dataset: boxes, labels, keypoints and their visibility."""
+import json
+import os.path as osp
+from typing import List, Optional, Union
+
+import numpy as np
+from mmdet.datasets import CocoDataset
+from mmengine.config import Config
+
+from hrpose.registry import DATASETS
+
+# Keys a keypoint metainfo must have, each a list with one entry per keypoint.
+_PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
+_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
+    """Resolve ``metainfo=dict(from_file=...)`` and check the per-keypoint lists.
+
+    Args:
+        metainfo: a metainfo dict, or ``dict(from_file='configs/.../coco_person.py')`` naming
+            a config file that defines ``metainfo`` (relative paths are tried from the
+            working directory, then from the hrpose repository root).
+
+    Returns:
+        dict: the metainfo with ``num_keypoints`` added.
+    """
+    metainfo = dict(metainfo or {})
+    if 'from_file' in metainfo:
+        path = metainfo.pop('from_file')
+        if not osp.isfile(path) and osp.isfile(osp.join(_REPO_ROOT, path)):
+            path = osp.join(_REPO_ROOT, path)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'metainfo from_file={path!r}: no such file')
+        loaded = Config.fromfile(path)
+        if 'metainfo' not in loaded:
+            raise KeyError(f'{path} must define a dict named `metainfo`')
+        metainfo = {**loaded.metainfo.to_dict(), **metainfo}
+    missing = [k for k in _PER_KEYPOINT_KEYS if k not in metainfo]
+    if missing:
+        raise KeyError(f'the dataset metainfo lacks {missing}: give it in the config, e.g. '
+                       "metainfo=dict(from_file='configs/_base_/datasets/metainfo/"
+                       "coco_person.py')")
+    num_keypoints = len(metainfo['keypoint_names'])
+    for key in _PER_KEYPOINT_KEYS + ('keypoint_colors', ):
+        if key in metainfo and len(metainfo[key]) != num_keypoints:
+            raise ValueError(f'metainfo.{key} has {len(metainfo[key])} entries but there are '
+                             f'{num_keypoints} keypoint_names')
+    flip_indices = list(metainfo['flip_indices'])
+    if sorted(flip_indices) != list(range(num_keypoints)):
+        raise ValueError(f'metainfo.flip_indices must be a permutation of 0..{num_keypoints - 1}'
+                         f', got {flip_indices}')
+    for link in metainfo.get('skeleton', []):
+        if not all(0 <= int(i) < num_keypoints for i in link):
+            raise ValueError(f'metainfo.skeleton link {link} names a keypoint outside '
+                             f'0..{num_keypoints - 1}')
+    metainfo['num_keypoints'] = num_keypoints
+    return metainfo
+
+
+@DATASETS.register_module()
+class CocoKeypointDataset(CocoDataset):
+    """Persons with boxes and keypoints from a COCO person-keypoint json.
+
+    Each instance gets ``bbox`` (x1, y1, x2, y2), ``bbox_label``, ``ignore_flag`` (crowd
+    annotations are ignored boxes, as in mmdet), ``keypoints`` (K, 2) and
+    ``keypoints_visible`` (K,). Keypoints are shifted by +0.5 from COCO's pixel indices to
+    hrpose's continuous coordinates (see :mod:`hrpose.codecs`); unlabelled keypoints
+    (v = 0) get visibility 0 and coordinates 0. K comes from the metainfo, which must give
+    ``keypoint_names``, ``flip_indices`` and ``sigmas`` (OKS).
+
+    Args:
+        metainfo: keypoint metainfo, typically ``dict(from_file=...)``.
+        **kwargs: everything mmdet's ``CocoDataset`` takes.
+    """
+
+    METAINFO = dict(classes=('person', ), palette=[(220, 20, 60)])
+
+    def __init__(self, *args, metainfo: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(*args, metainfo=load_keypoint_metainfo(metainfo), **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Load the json; a malformed file is reported with its name and position."""
+        try:
+            return super().load_data_list()
+        except json.JSONDecodeError as e:
+            raise ValueError(f'annotation file {self.ann_file} is not valid JSON: {e}') from e
+
+    def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
+        """One image and its persons; raises ValueError naming the bad annotation."""
+        img_info = raw_data_info['raw_img_info']
+        ann_info = raw_data_info['raw_ann_info']
+        num_keypoints = self.metainfo['num_keypoints']
+
+        data_info = dict(
+            img_path=osp.join(self.data_prefix.get('img', ''), img_info['file_name']),
+            img_id=img_info['img_id'],
+            height=img_info['height'],
+            width=img_info['width'],
+            flip_indices=list(self.metainfo['flip_indices']),
+            seg_map_path=None)
+        instances = []
+        for ann in ann_info:
+            if ann.get('ignore', False) or ann['category_id'] not in self.cat_ids:
+                continue
+            where = (f'{self.ann_file}: annotation id {ann.get("id")} of image id '
+                     f'{img_info["img_id"]} ({img_info["file_name"]})')
+            x, y, w, h = ann['bbox']
+            if w < 1 or h < 1 or ann.get('area', w * h) <= 0:
+                continue  # degenerate box: no person to learn from (mmdet skips them too)
+            raw_keypoints = ann.get('keypoints')
+            if raw_keypoints is None:
+                raw_keypoints = [0.0] * (3 * num_keypoints)
+            if len(raw_keypoints) != 3 * num_keypoints:
+                raise ValueError(
+                    f'{where}: `keypoints` has {len(raw_keypoints)} values, expected 3 x K = '
+                    f'{3 * num_keypoints} (K={num_keypoints} from the dataset metainfo '
+                    f'{self.metainfo.get("dataset_name", "")!r})')
+            keypoints = np.asarray(raw_keypoints, dtype=np.float32).reshape(num_keypoints, 3)
+            visible = (keypoints[:, 2] > 0).astype(np.float32)
+            coords = np.where(visible[:, None] > 0, keypoints[:, :2] + 0.5, 0.0)
+            instances.append(
+                dict(
+                    bbox=[x, y, x + w, y + h],
+                    bbox_label=self.cat2label[ann['category_id']],
+                    ignore_flag=int(bool(ann.get('iscrowd', False))),
+                    keypoints=coords.astype(np.float32),
+                    keypoints_visible=visible))
+        data_info['instances'] = instances
+        return data_info

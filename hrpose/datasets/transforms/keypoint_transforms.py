@@ -1,0 +1,107 @@
+"""Keypoint-aware versions of mmdet's loading, resize, flip and packing transforms.
+
+Keypoints travel through the pipeline as ``results['gt_keypoints']`` (N, K, 2) float32 in
+continuous image coordinates and ``results['gt_keypoints_visible']`` (N, K) float32, one
+row per entry of ``gt_bboxes``.
+"""
+import numpy as np
+from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
+
+from hrpose.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class LoadKeypointAnnotations(LoadAnnotations):
+    """mmdet's ``LoadAnnotations`` plus ``gt_keypoints`` and ``gt_keypoints_visible``.
+
+    Args:
+        with_keypoints: load the keypoints of every instance (default True).
+        **kwargs: mmdet ``LoadAnnotations`` arguments (``with_bbox`` defaults to True).
+    """
+
+    def __init__(self, with_keypoints: bool = True, with_bbox: bool = True, **kwargs) -> None:
+        super().__init__(with_bbox=with_bbox, **kwargs)
+        self.with_keypoints = with_keypoints
+
+    def transform(self, results: dict) -> dict:
+        results = super().transform(results)
+        if self.with_keypoints:
+            instances = results.get('instances', [])
+            if instances:
+                keypoints = np.stack([inst['keypoints'] for inst in instances])
+                visible = np.stack([inst['keypoints_visible'] for inst in instances])
+            else:
+                # An image without persons still has K columns, so batches concatenate.
+                num_keypoints = len(results.get('flip_indices', []))
+                keypoints = np.zeros((0, num_keypoints, 2), dtype=np.float32)
+                visible = np.zeros((0, num_keypoints), dtype=np.float32)
+            results['gt_keypoints'] = keypoints.astype(np.float32)
+            results['gt_keypoints_visible'] = visible.astype(np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f', with_keypoints={self.with_keypoints})'
+
+
+@TRANSFORMS.register_module()
+class KeypointResize(Resize):
+    """mmdet's ``Resize`` that scales ``gt_keypoints`` with the image (x * w_scale,
+    y * h_scale); visibility is unchanged."""
+
+    def transform(self, results: dict) -> dict:
+        results = super().transform(results)
+        if 'gt_keypoints' in results:
+            w_scale, h_scale = results['scale_factor']
+            scale = np.array([w_scale, h_scale], dtype=np.float32)
+            results['gt_keypoints'] = results['gt_keypoints'] * scale
+        return results
+
+
+@TRANSFORMS.register_module()
+class KeypointRandomFlip(RandomFlip):
+    """mmdet's ``RandomFlip`` that also mirrors keypoints and swaps left and right.
+
+    A horizontal flip maps x to ``W - x`` (continuous coordinates) and reorders the
+    keypoints with ``results['flip_indices']``, which the dataset provides from its
+    metainfo, so that a person's left wrist stays its left wrist. Only horizontal flips are
+    supported when keypoints are present: flipping a person upside down has no left/right
+    semantics to preserve.
+    """
+
+    def _flip(self, results: dict) -> None:
+        super()._flip(results)
+        if 'gt_keypoints' not in results or len(results['gt_keypoints']) == 0:
+            return
+        direction = results['flip_direction']
+        if direction != 'horizontal':
+            raise ValueError(f'KeypointRandomFlip supports only horizontal flips of '
+                             f'keypoints, got direction={direction!r}')
+        if 'flip_indices' not in results:
+            raise KeyError(f'{results.get("img_path")}: no flip_indices in the sample; '
+                           'use CocoKeypointDataset (it adds them from its metainfo)')
+        flip_indices = np.asarray(results['flip_indices'])
+        keypoints = results['gt_keypoints']
+        if len(flip_indices) != keypoints.shape[1]:
+            raise ValueError(f'flip_indices has {len(flip_indices)} entries but the samples '
+                             f'have K={keypoints.shape[1]} keypoints')
+        visible = results['gt_keypoints_visible']
+        width = results['img'].shape[1]
+        flipped = keypoints[:, flip_indices].copy()
+        flipped[..., 0] = width - flipped[..., 0]
+        flipped_visible = visible[:, flip_indices].copy()
+        # Unlabelled keypoints keep coordinates 0, as the dataset writes them.
+        flipped[flipped_visible <= 0] = 0
+        results['gt_keypoints'] = flipped
+        results['gt_keypoints_visible'] = flipped_visible
+
+
+@TRANSFORMS.register_module()
+class PackKeypointDetInputs(PackDetInputs):
+    """mmdet's ``PackDetInputs`` that also packs ``keypoints`` and ``keypoints_visible``
+    into ``gt_instances`` (crowd instances go to ``ignored_instances``, as boxes do)."""
+
+    mapping_table = {
+        **PackDetInputs.mapping_table,
+        'gt_keypoints': 'keypoints',
+        'gt_keypoints_visible': 'keypoints_visible',
+    }

@@ -1,0 +1,44 @@
+"""Weighted mean squared error between predicted and target heatmaps."""
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from hrpose.registry import MODELS
+
+
+@MODELS.register_module()
+class KeypointMSELoss(nn.Module):
+    """MSE over heatmap pixels, each keypoint weighted (0 for unlabelled or outside the RoI).
+
+    ``loss = loss_weight * mean_{r,k,y,x}(w_{r,k} * (pred - target)^2)``, the mean taken
+    over all R * K * H * W elements as in HRNet's top-down training.
+
+    Args:
+        use_target_weight: weight each keypoint by its target weight.
+        loss_weight: multiplier of the loss.
+    """
+
+    def __init__(self, use_target_weight: bool = True, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.use_target_weight = use_target_weight
+        self.loss_weight = loss_weight
+
+    def forward(self, pred: Tensor, target: Tensor, target_weight: Tensor) -> Tensor:
+        """
+        Args:
+            pred: (R, K, H, W) predicted heatmaps.
+            target: (R, K, H, W) target heatmaps.
+            target_weight: (R, K) per-keypoint weights.
+
+        Returns:
+            Tensor: scalar loss; 0 (with a graph to ``pred``) when R == 0.
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} '
+                             'heatmaps differ in shape')
+        if pred.numel() == 0:
+            return pred.sum() * 0.0
+        squared = (pred - target)**2
+        if self.use_target_weight:
+            squared = squared * target_weight[..., None, None]
+        return self.loss_weight * squared.mean()
