@@ -36,10 +36,10 @@ def synthetic_root(tmp_path_factory) -> str:
     return root
 
 
-def synthetic_cfg_options(data_root: str) -> List[str]:
-    """--cfg-options that point the synthetic dataset config at ``data_root``."""
+def data_cfg_options(data_root: str, val_ann_file: str) -> List[str]:
+    """--cfg-options that point a config's train/val/test data at ``data_root``."""
     data_root = data_root.rstrip('/') + '/'
-    ann_val = data_root + 'annotations/person_keypoints_val.json'
+    ann_val = data_root + val_ann_file
     return [
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
@@ -48,6 +48,11 @@ def synthetic_cfg_options(data_root: str) -> List[str]:
         f'test_evaluator.ann_file={ann_val}',
         'default_hooks.logger.interval=1',
     ]
+
+
+def synthetic_cfg_options(data_root: str) -> List[str]:
+    """--cfg-options that point the synthetic dataset configs at ``data_root``."""
+    return data_cfg_options(data_root, 'annotations/person_keypoints_val.json')
 
 
 def free_port() -> int:

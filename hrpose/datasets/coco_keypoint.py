@@ -79,6 +79,14 @@ class CocoKeypointDataset(CocoDataset):
     def __init__(self, *args, metainfo: Optional[dict] = None, **kwargs) -> None:
         super().__init__(*args, metainfo=load_keypoint_metainfo(metainfo), **kwargs)
 
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[dict] = None) -> dict:
+        """mmengine reads every string in a metainfo as a file name to load (and warns when it
+        is not one); plain strings such as ``dataset_name`` are kept aside from that."""
+        metainfo = dict(metainfo or {})
+        names = {k: metainfo.pop(k) for k in list(metainfo) if isinstance(metainfo[k], str)}
+        return {**super()._load_metainfo(metainfo), **names}
+
     def load_data_list(self) -> List[dict]:
         """Load the json; a malformed file is reported with its name and position."""
         try:

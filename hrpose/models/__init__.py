@@ -1,7 +1,6 @@
-"""hrpose models: the keypoint RoI head, keypoint heads and losses (hrpose.registry.MODELS).
-
-The HRNet backbone, HRFPN neck, RPN and box head are mmdet's, reached through the parent
-registry.
-"""
+"""hrpose models: the HRNet backbone wrapper, the keypoint RoI head, keypoint heads and
+losses (hrpose.registry.MODELS). HRFPN, the RPN and the box head are mmdet's, reached
+through the parent registry."""
+from .backbones import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
