@@ -8,8 +8,6 @@ from typing import Dict, List, Sequence
 import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_DET_CONFIG = osp.join(REPO_ROOT, 'configs', 'faster_rcnn',
-                           'faster-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py')
 TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
                             'hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
 COCO_METAINFO = dict(from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))

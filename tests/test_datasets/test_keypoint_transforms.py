@@ -97,3 +97,21 @@ def test_pack_puts_keypoints_into_gt_instances():
     assert tuple(gt.keypoints.shape) == (1, 5, 2)
     assert tuple(gt.keypoints_visible.shape) == (1, 5)
     assert tuple(packed['data_samples'].ignored_instances.keypoints.shape) == (1, 5, 2)
+
+
+def test_multi_scale_resize_scales_keypoints_through_keypoint_resize():
+    from mmengine.registry import init_default_scope
+
+    from hrpose.registry import TRANSFORMS
+    init_default_scope('hrpose')
+    transform = TRANSFORMS.build(
+        dict(type='RandomChoiceResize', scales=[(320, 240), (480, 360)], keep_ratio=True,
+             resize_type='KeypointResize'))
+    results = make_results()
+    for seed in range(4):
+        np.random.seed(seed)
+        out = transform(copy.deepcopy(results))
+        w_scale, h_scale = out['scale_factor']
+        assert out['img'].shape[1] in (320, 480)
+        np.testing.assert_allclose(out['gt_keypoints'],
+                                   results['gt_keypoints'] * [w_scale, h_scale], rtol=1e-6)

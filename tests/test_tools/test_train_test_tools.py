@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hrpose  # noqa: F401  (allow-lists mmengine's checkpoint types)
-from tests.conftest import TINY_DET_CONFIG, free_port, run_tool, synthetic_cfg_options
+from tests.conftest import TINY_POSE_CONFIG, free_port, run_tool, synthetic_cfg_options
 
 
 def logged_iterations(work_dir: str) -> list:
@@ -23,7 +23,7 @@ def logged_iterations(work_dir: str) -> list:
 
 def train_args(work_dir, data_root, max_iters, extra=()):
     return [
-        sys.executable, 'tools/train.py', TINY_DET_CONFIG, '--work-dir', work_dir, *extra,
+        sys.executable, 'tools/train.py', TINY_POSE_CONFIG, '--work-dir', work_dir, *extra,
         '--cfg-options', f'train_cfg.max_iters={max_iters}', 'train_cfg.val_interval=100',
         'default_hooks.checkpoint.interval=2', *synthetic_cfg_options(data_root)
     ]
@@ -51,7 +51,7 @@ def test_test_tool_evaluates_box_ap_from_a_work_dir(tmp_path, synthetic_root):
     run_tool(train_args(work_dir, synthetic_root, max_iters=2))
     out_file = str(tmp_path / 'preds.pkl')
     proc = run_tool([
-        sys.executable, 'tools/test.py', TINY_DET_CONFIG, work_dir, '--work-dir', work_dir,
+        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, work_dir, '--work-dir', work_dir,
         '--out', out_file, '--cfg-options', *synthetic_cfg_options(synthetic_root)
     ])
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
@@ -63,7 +63,7 @@ def test_dist_train_runs_two_cpu_processes(tmp_path, synthetic_root):
     work_dir = str(tmp_path / 'work')
     args = train_args(work_dir, synthetic_root, max_iters=2)
     # dist_train.sh CONFIG NPROC [train.py args]: drop 'python tools/train.py CONFIG'.
-    proc = run_tool(['bash', 'tools/dist_train.sh', TINY_DET_CONFIG, '2', *args[3:]],
+    proc = run_tool(['bash', 'tools/dist_train.sh', TINY_POSE_CONFIG, '2', *args[3:]],
                     env=dict(PORT=str(free_port())))
     output = proc.stdout + proc.stderr
     assert 'Distributed training: True' in output
