@@ -106,6 +106,7 @@ class CocoKeypointDataset(CocoDataset):
             height=img_info['height'],
             width=img_info['width'],
             flip_indices=list(self.metainfo['flip_indices']),
+            keypoint_sigmas=list(self.metainfo['sigmas']),
             seg_map_path=None)
         instances = []
         for ann in ann_info:

@@ -24,6 +24,17 @@ def test_expand_rois_keeps_centre_and_reaches_the_heatmap_aspect_ratio(codec, bo
     assert min(w / bw, h / bh) == pytest.approx(1.25, rel=1e-5)
 
 
+def test_heatmap_pixels_are_roialign_bins(codec):
+    # RoI [0, 48] x [0, 64] on a 48x64 heatmap: image pixel centre (j + 0.5) is heatmap
+    # pixel j, as RoIAlign(aligned=True) pools it.
+    rois = torch.tensor([[0., 0., 48., 64.]])
+    points = torch.tensor([[[0.5, 0.5], [10.5, 20.5], [47.5, 63.5]]])
+    torch.testing.assert_close(codec.to_heatmap_coords(points, rois),
+                               torch.tensor([[[0., 0.], [10., 20.], [47., 63.]]]))
+    torch.testing.assert_close(codec.to_image_coords(codec.to_heatmap_coords(points, rois), rois),
+                               points)
+
+
 def test_targets_peak_at_the_keypoint_pixel(codec):
     rois = torch.tensor([[0., 0., 48., 64.]])  # one image pixel per heatmap pixel
     keypoints = torch.tensor([[[10.3, 20.7], [47.5, 0.2], [60., 10.]]])
@@ -50,12 +61,12 @@ def test_round_trip_returns_the_centre_of_the_keypoint_pixel(codec):
     # is within half a heatmap pixel of x on each axis.
     gen = torch.Generator().manual_seed(0)
     rois = torch.tensor([[100., 50., 148., 114.], [0., 0., 96., 128.]])  # 1 and 2 px per bin
-    coords = torch.rand(2, 17, 2, generator=gen) * torch.tensor([46., 62.]) + 1.0
+    coords = torch.rand(2, 17, 2, generator=gen) * torch.tensor([46., 62.]) + 0.5
     keypoints = codec.to_image_coords(coords, rois)
     heatmaps, _ = codec.encode(keypoints, torch.ones(2, 17), rois)
     decoded, scores = codec.decode(heatmaps, rois)
     decoded_coords = codec.to_heatmap_coords(decoded, rois)
-    torch.testing.assert_close(decoded_coords, torch.floor(coords) + 0.5)
+    torch.testing.assert_close(decoded_coords, torch.floor(coords + 0.5))
     assert (decoded_coords - coords).abs().max() <= 0.5
     torch.testing.assert_close(scores, torch.ones(2, 17))
 
@@ -65,7 +76,7 @@ def test_quarter_pixel_shift_toward_the_higher_neighbour(codec):
     # quarter heatmap pixel of it.
     gen = torch.Generator().manual_seed(1)
     u = torch.rand(50, 1, 2, generator=gen) * torch.tensor([40., 56.]) + 4.0
-    xs, ys = torch.arange(48.) + 0.5, torch.arange(64.) + 0.5
+    xs, ys = torch.arange(48.), torch.arange(64.)  # pixel centres in heatmap coordinates
     heatmaps = torch.exp(-((xs - u[..., 0:1])**2)[..., None, :] / 8 -
                          ((ys - u[..., 1:2])**2)[..., :, None] / 8)
     coords, _ = codec.decode_heatmap_coords(heatmaps)

@@ -115,3 +115,26 @@ def test_multi_scale_resize_scales_keypoints_through_keypoint_resize():
         assert out['img'].shape[1] in (320, 480)
         np.testing.assert_allclose(out['gt_keypoints'],
                                    results['gt_keypoints'] * [w_scale, h_scale], rtol=1e-6)
+
+
+@pytest.mark.parametrize('mode', ['cutout', 'hide_and_seek'])
+def test_information_dropping_changes_only_person_boxes(mode):
+    from hrpose.datasets.transforms import PersonInformationDropping
+    np.random.seed(0)
+    results = make_results()
+    out = PersonInformationDropping(prob=1.0, mode=mode, hide_prob=0.5)(copy.deepcopy(results))
+    changed = np.any(out['img'] != results['img'], axis=-1)
+    inside = np.zeros_like(changed)
+    for x1, y1, x2, y2 in results['gt_bboxes'].tensor.numpy().astype(int):
+        inside[y1:y2, x1:x2] = True
+    assert changed.any()
+    assert not changed[~inside].any()
+    np.testing.assert_array_equal(out['gt_keypoints'], results['gt_keypoints'])
+    np.testing.assert_array_equal(out['gt_keypoints_visible'], results['gt_keypoints_visible'])
+
+
+def test_information_dropping_with_zero_probability_is_the_identity():
+    from hrpose.datasets.transforms import PersonInformationDropping
+    results = make_results()
+    out = PersonInformationDropping(prob=0.0)(copy.deepcopy(results))
+    np.testing.assert_array_equal(out['img'], results['img'])

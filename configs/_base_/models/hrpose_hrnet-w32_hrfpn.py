@@ -7,7 +7,7 @@ codec = dict(type='MSRAHeatmap', heatmap_size=(48, 64), sigma=2.0, roi_padding=1
 num_keypoints = 17  # must equal the dataset's K (its metainfo)
 
 model = dict(
-    type='TwoStageDetector',
+    type='KeypointTwoStageDetector',
     roi_head=dict(
         type='TopDownHeatmapRoIHead',
         keypoint_roi_extractor=dict(

@@ -1,7 +1,9 @@
 """Keypoint-aware data transforms (registered into hrpose.registry.TRANSFORMS)."""
+from .information_dropping import PersonInformationDropping
 from .keypoint_transforms import (KeypointRandomFlip, KeypointResize, LoadKeypointAnnotations,
                                   PackKeypointDetInputs)
 
 __all__ = [
-    'LoadKeypointAnnotations', 'KeypointResize', 'KeypointRandomFlip', 'PackKeypointDetInputs'
+    'LoadKeypointAnnotations', 'KeypointResize', 'KeypointRandomFlip', 'PackKeypointDetInputs',
+    'PersonInformationDropping'
 ]

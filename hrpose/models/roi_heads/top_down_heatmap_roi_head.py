@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from hrpose.registry import MODELS
+from .pose_postprocessing import flip_heatmaps_back, mirror_boxes, oks_nms, rescore_instances
 
 
 @MODELS.register_module()
@@ -29,7 +30,16 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         keypoint_head: keypoint head config (holds the codec).
         **kwargs: ``StandardRoIHead`` arguments (box branch, train_cfg, test_cfg).
             ``train_cfg.max_keypoint_rois_per_img`` caps the keypoint RoIs per image
-            (random subset; default: all positives).
+            (random subset; default: all positives). ``test_cfg`` (mmdet's ``rcnn`` test
+            settings; ``nms=dict(type='soft_nms', ...)`` gives soft-NMS of boxes) also takes:
+
+            - ``flip_test`` (bool): average the heatmaps of each person with those of its
+              mirror image (the detector passes the mirrored image's features);
+            - ``rescore`` (bool) and ``keypoint_score_thr`` (float, default 0.2): instance
+              score = box score x mean of the keypoint scores above the threshold;
+            - ``oks_nms`` (dict or None): ``dict(iou_threshold=0.9, soft=False)`` removes
+              (or with ``soft=True`` decays) poses that duplicate a better one by OKS, with
+              the dataset's sigmas.
     """
 
     def __init__(self, keypoint_roi_extractor: dict, keypoint_head: dict, **kwargs) -> None:
@@ -110,21 +120,31 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
 
     def _keypoint_forward(self, x: Tuple[Tensor], rois_per_img: List[Tensor]) -> Tensor:
         """Heatmaps (R, K, H, W) for per-image RoIs [(R_i, 4)] in input-image coordinates."""
+        pooled = [self.codec.pooling_rois(rois) for rois in rois_per_img]
         feats = self.keypoint_roi_extractor(x[:self.keypoint_roi_extractor.num_inputs],
-                                            bbox2roi(rois_per_img))
+                                            bbox2roi(pooled))
         return self.keypoint_head(feats)
 
     def predict(self,
                 x: Tuple[Tensor],
                 rpn_results_list: List[InstanceData],
                 batch_data_samples: List[DetDataSample],
-                rescale: bool = False) -> List[InstanceData]:
+                rescale: bool = False,
+                x_flipped: Optional[Tuple[Tensor]] = None) -> List[InstanceData]:
         """Boxes, scores, labels, ``keypoints`` (N, K, 2) and ``keypoint_scores`` (N, K)
-        per image; with ``rescale`` in the original image's coordinates."""
+        per image; with ``rescale`` in the original image's coordinates.
+
+        Args:
+            x_flipped: features of the horizontally mirrored batch, for the flip test.
+        """
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
         results_list = self.predict_bbox(
             x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg, rescale=False)
-        results_list = self.predict_keypoints(x, results_list)
+        results_list = self.predict_keypoints(x, results_list, batch_img_metas, x_flipped)
+        results_list = [
+            self.postprocess_poses(results, img_meta)
+            for results, img_meta in zip(results_list, batch_img_metas)
+        ]
         if rescale:
             for results, img_meta in zip(results_list, batch_img_metas):
                 w_scale, h_scale = img_meta['scale_factor']
@@ -133,8 +153,11 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                     [w_scale, h_scale])
         return results_list
 
-    def predict_keypoints(self, x: Tuple[Tensor],
-                          results_list: List[InstanceData]) -> List[InstanceData]:
+    def predict_keypoints(self,
+                          x: Tuple[Tensor],
+                          results_list: List[InstanceData],
+                          batch_img_metas: Optional[List[dict]] = None,
+                          x_flipped: Optional[Tuple[Tensor]] = None) -> List[InstanceData]:
         """Add ``keypoints`` and ``keypoint_scores`` to each image's detections (in
         input-image coordinates, as the boxes are)."""
         num_keypoints = self.keypoint_head.num_keypoints
@@ -145,6 +168,9 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                 res.keypoint_scores = res.bboxes.new_zeros((0, num_keypoints))
             return results_list
         heatmaps = self._keypoint_forward(x, rois_per_img)
+        if self._test_setting('flip_test', False):
+            heatmaps = (heatmaps + self._flipped_heatmaps(x_flipped, rois_per_img,
+                                                          batch_img_metas)) / 2
         keypoints, scores = self.keypoint_head.predict_by_feat(heatmaps, torch.cat(rois_per_img))
         counts = [len(r) for r in rois_per_img]
         for res, kpts, kpt_scores in zip(results_list, keypoints.split(counts),
@@ -152,6 +178,47 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
             res.keypoints = kpts
             res.keypoint_scores = kpt_scores
         return results_list
+
+    def _test_setting(self, key: str, default=None):
+        return (self.test_cfg or {}).get(key, default)
+
+    def _flipped_heatmaps(self, x_flipped: Optional[Tuple[Tensor]],
+                          rois_per_img: List[Tensor], batch_img_metas: List[dict]) -> Tensor:
+        """Heatmaps of the mirrored RoIs on the mirrored image, mapped back (R, K, H, W)."""
+        if x_flipped is None:
+            raise ValueError('test_cfg.flip_test=True needs the features of the mirrored '
+                             "image: use model type='KeypointTwoStageDetector'")
+        # The batch tensor is mirrored as a whole, padding included: mirror about its width.
+        mirrored = [
+            mirror_boxes(rois, meta['batch_input_shape'][1])
+            for rois, meta in zip(rois_per_img, batch_img_metas)
+        ]
+        flip_indices = batch_img_metas[0].get('flip_indices', self._test_setting('flip_indices'))
+        if flip_indices is None:
+            raise KeyError('flip test: no flip_indices in the image metainfo (pack them with '
+                           'PackKeypointDetInputs) nor in test_cfg.flip_indices')
+        return flip_heatmaps_back(self._keypoint_forward(x_flipped, mirrored), flip_indices)
+
+    def postprocess_poses(self, results: InstanceData, img_meta: dict) -> InstanceData:
+        """Rescoring and OKS-NMS of one image's poses, as ``test_cfg`` asks."""
+        if self._test_setting('rescore', False):
+            results.scores = rescore_instances(results.scores, results.keypoint_scores,
+                                               self._test_setting('keypoint_score_thr', 0.2))
+        nms_cfg = self._test_setting('oks_nms')
+        if nms_cfg and len(results) > 1:
+            sigmas = img_meta.get('keypoint_sigmas', nms_cfg.get('sigmas'))
+            if sigmas is None:
+                raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
+                               'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
+            boxes = results.bboxes
+            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            keep, scores = oks_nms(
+                results.keypoints, results.scores, areas,
+                results.keypoints.new_tensor(sigmas),
+                **{k: v for k, v in nms_cfg.items() if k != 'sigmas'})
+            results = results[keep]
+            results.scores = scores
+        return results
 
     def forward(self,
                 x: Tuple[Tensor],

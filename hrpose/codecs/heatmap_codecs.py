@@ -1,17 +1,25 @@
-"""Gaussian heatmap codec for person RoIs (MSRA / SimpleBaseline style).
+"""Gaussian heatmap codecs for person RoIs: MSRA (baseline), DARK and UDP.
 
 Pixel convention, used everywhere in hrpose
 --------------------------------------------
-Coordinates are continuous: pixel ``i`` covers ``[i, i + 1)`` and its centre is at
+Image coordinates are continuous: pixel ``i`` covers ``[i, i + 1)`` and its centre is at
 ``i + 0.5``. Image keypoints, boxes, RoIs (mmcv's ``RoIAlign(aligned=True)`` samples in this
 convention) and flips (``x' = W - x``) all use it. COCO keypoint annotations are pixel
 indices, so the dataset adds 0.5 when it loads them and the metric subtracts 0.5 when it
 writes results.
 
-An RoI ``[x1, y1, x2, y2]`` maps onto a ``W x H`` heatmap with heatmap coordinate
-``u = (x - x1) * W / (x2 - x1)``; heatmap pixel ``j`` covers ``[j, j + 1)`` of ``u`` and
-its centre is ``u = j + 0.5``, just as RoIAlign's output bin ``j`` covers the same stretch
-of the RoI.
+Heatmap coordinates are pixel indices ``p``: the centre of heatmap pixel ``(j, i)`` is at
+``p = (j, i)``. A codec maps image points into each RoI's heatmap and back:
+
+* MSRA and DARK: the RoI ``[x1, x2]`` spans the heatmap's ``W`` pixels edge to edge,
+  ``p = (x - x1) * W / (x2 - x1) - 0.5``: heatmap pixel ``j`` is RoIAlign's bin ``j``.
+* UDP (unbiased data processing): the RoI's edges fall on the centres of the first and last
+  pixels, ``p = (x - x1) * (W - 1) / (x2 - x1)``; RoIAlign then pools a region half a
+  heatmap pixel larger on each side (:meth:`pooling_rois`) so that its bin centres land on
+  those points.
+
+Under both maps a horizontal flip of the image and of the RoI is ``p -> W - 1 - p`` on the
+heatmap, so the flip test needs no pixel shift.
 """
 from typing import Tuple
 
@@ -19,6 +27,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
+from .refinement import dark_offset, heatmap_argmax, quarter_offset
 
 
 def _check_pairs(keypoints: Tensor, rois: Tensor) -> None:
@@ -31,7 +40,7 @@ def _check_pairs(keypoints: Tensor, rois: Tensor) -> None:
 
 @KEYPOINT_CODECS.register_module()
 class MSRAHeatmap:
-    """Gaussian heatmaps at the quantised keypoint, argmax + quarter-pixel decoding.
+    """Gaussian at the quantised keypoint; argmax + quarter-pixel shift on decoding.
 
     Encoding puts a Gaussian (standard deviation ``sigma`` heatmap pixels) on the centre of
     the heatmap pixel that holds the keypoint; decoding takes the argmax and moves a quarter
@@ -57,6 +66,10 @@ class MSRAHeatmap:
         self.sigma = float(sigma)
         self.roi_padding = float(roi_padding)
 
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(heatmap_size={self.heatmap_size}, sigma={self.sigma}, '
+                f'roi_padding={self.roi_padding})')
+
     @property
     def aspect_ratio(self) -> float:
         """Heatmap width over height: every RoI is expanded to this ratio."""
@@ -79,28 +92,35 @@ class MSRAHeatmap:
         half = torch.stack([w, h], dim=1) * (self.roi_padding / 2)
         return torch.cat([centre - half, centre + half], dim=1)
 
-    def to_heatmap_coords(self, keypoints: Tensor, rois: Tensor) -> Tensor:
-        """Image coordinates (R, K, 2) -> heatmap coordinates ``u`` (R, K, 2) of each RoI."""
-        _check_pairs(keypoints, rois)
-        size = keypoints.new_tensor(self.heatmap_size)
-        origin = rois[:, None, :2]
+    def pooling_rois(self, rois: Tensor) -> Tensor:
+        """The region RoIAlign pools for each RoI, so that bin ``j`` is heatmap pixel ``j``."""
+        return rois
+
+    def _scale_and_shift(self, rois: Tensor) -> Tuple[Tensor, float]:
+        """Pixels per image unit (R, 1, 2) and the shift of the map ``p = s * (x - x1) + c``."""
+        size = rois.new_tensor(self.heatmap_size)
         extent = (rois[:, None, 2:] - rois[:, None, :2]).clamp(min=1e-6)
-        return (keypoints - origin) * size / extent
+        return size / extent, -0.5
+
+    def to_heatmap_coords(self, keypoints: Tensor, rois: Tensor) -> Tensor:
+        """Image coordinates (R, K, 2) -> heatmap pixel coordinates ``p`` (R, K, 2)."""
+        _check_pairs(keypoints, rois)
+        scale, shift = self._scale_and_shift(rois)
+        return (keypoints - rois[:, None, :2]) * scale + shift
 
     def to_image_coords(self, coords: Tensor, rois: Tensor) -> Tensor:
-        """Heatmap coordinates ``u`` (R, K, 2) -> image coordinates (R, K, 2)."""
+        """Heatmap pixel coordinates ``p`` (R, K, 2) -> image coordinates (R, K, 2)."""
         _check_pairs(coords, rois)
-        size = coords.new_tensor(self.heatmap_size)
-        origin = rois[:, None, :2]
-        extent = rois[:, None, 2:] - rois[:, None, :2]
-        return origin + coords * extent / size
+        scale, shift = self._scale_and_shift(rois)
+        return rois[:, None, :2] + (coords - shift) / scale
 
     def gaussian_centres(self, coords: Tensor) -> Tensor:
-        """Where the target Gaussians sit, in heatmap pixel indices (R, K, 2).
+        """Where the target Gaussians sit (R, K, 2); MSRA: the nearest pixel centre."""
+        return torch.floor(coords + 0.5)
 
-        MSRA quantises: the centre of the pixel that holds the keypoint.
-        """
-        return torch.floor(coords)
+    def refine(self, heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Sub-pixel offsets (R, K, 2) at the integer maxima; MSRA: the quarter shift."""
+        return quarter_offset(heatmaps, x, y)
 
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
@@ -112,8 +132,8 @@ class MSRAHeatmap:
             rois: (R, 4) expanded RoIs (see :meth:`expand_rois`) in image coordinates.
 
         Returns:
-            tuple: heatmaps (R, K, H, W) with peak 1 at the keypoint, and weights (R, K):
-            1 for a labelled keypoint inside its RoI, else 0.
+            tuple: heatmaps (R, K, H, W) with a unit-peak Gaussian at each keypoint, and
+            weights (R, K): 1 for a labelled keypoint inside its RoI's heatmap, else 0.
         """
         coords = self.to_heatmap_coords(keypoints.float(), rois.float())
         W, H = self.heatmap_size
@@ -124,11 +144,17 @@ class MSRAHeatmap:
         gx = torch.exp(-(xs - centres[..., 0:1])**2 / (2 * self.sigma**2))  # (R, K, W)
         gy = torch.exp(-(ys - centres[..., 1:2])**2 / (2 * self.sigma**2))  # (R, K, H)
         heatmaps = gy[..., :, None] * gx[..., None, :]
-        inside = ((coords[..., 0] >= 0) & (coords[..., 0] < W) & (coords[..., 1] >= 0) &
-                  (coords[..., 1] < H))
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
+                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
         weights = ((keypoints_visible > 0) & inside).to(heatmaps.dtype)
         heatmaps = heatmaps * weights[..., None, None]
         return heatmaps, weights
+
+    def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
+        """Maximum + refinement: heatmap pixel coordinates (R, K, 2) and maxima (R, K)."""
+        x, y, scores = heatmap_argmax(heatmaps)
+        integer = torch.stack([x, y], dim=-1).to(heatmaps.dtype)
+        return integer + self.refine(heatmaps, x, y), scores
 
     def decode(self, heatmaps: Tensor, rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Keypoints in image coordinates from a batch of heatmaps.
@@ -144,24 +170,45 @@ class MSRAHeatmap:
         coords, scores = self.decode_heatmap_coords(heatmaps)
         return self.to_image_coords(coords, rois.to(coords.dtype)), scores
 
-    def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
-        """Argmax + quarter-pixel shift: heatmap coordinates (R, K, 2) and maxima (R, K)."""
-        if heatmaps.dim() != 4:
-            raise ValueError(f'heatmaps must be (R, K, H, W), got {tuple(heatmaps.shape)}')
-        R, K, H, W = heatmaps.shape
-        scores, index = heatmaps.reshape(R, K, H * W).max(dim=-1)
-        x = index % W
-        y = torch.div(index, W, rounding_mode='floor')
-        flat = heatmaps.reshape(R, K, H * W)
 
-        def value_at(xi: Tensor, yi: Tensor) -> Tensor:
-            return flat.gather(-1, (yi.clamp(0, H - 1) * W + xi.clamp(0, W - 1))[..., None])[..., 0]
+@KEYPOINT_CODECS.register_module()
+class DARKHeatmap(MSRAHeatmap):
+    """DARK (Zhang et al., CVPR 2020): unbiased Gaussian targets at the exact sub-pixel
+    keypoint; decoding by Gaussian modulation, log and one Newton step at the maximum.
 
-        # Quarter-pixel shift toward the higher neighbour, only where both neighbours exist.
-        dx = torch.sign(value_at(x + 1, y) - value_at(x - 1, y)) * 0.25
-        dy = torch.sign(value_at(x, y + 1) - value_at(x, y - 1)) * 0.25
-        dx = torch.where((x > 0) & (x < W - 1), dx, torch.zeros_like(dx))
-        dy = torch.where((y > 0) & (y < H - 1), dy, torch.zeros_like(dy))
-        coords = torch.stack([x.to(heatmaps.dtype) + 0.5 + dx, y.to(heatmaps.dtype) + 0.5 + dy],
-                             dim=-1)
-        return coords, scores
+    Args:
+        blur_kernel_size: Gaussian kernel of the modulation (11 for sigma 2 at 64x48).
+        **kwargs: :class:`MSRAHeatmap` arguments.
+    """
+
+    def __init__(self, blur_kernel_size: int = 11, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.blur_kernel_size = blur_kernel_size
+
+    def gaussian_centres(self, coords: Tensor) -> Tensor:
+        return coords
+
+    def refine(self, heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        return dark_offset(heatmaps, x, y, self.blur_kernel_size)
+
+
+@KEYPOINT_CODECS.register_module()
+class UDPHeatmap(DARKHeatmap):
+    """UDP (Huang et al., CVPR 2020): the unbiased transform, RoI edges on the centres of
+    the first and last heatmap pixels (scale ``(W - 1) / roi_w``), with Gaussian targets at
+    the exact keypoint and DARK-style refinement. Encoding, decoding, RoI pooling and flips
+    all use the same transform.
+    """
+
+    def pooling_rois(self, rois: Tensor) -> Tensor:
+        # Half a heatmap pixel more on each side: RoIAlign's bin centres then fall on
+        # x1 + j * roi_w / (W - 1), j = 0 .. W - 1.
+        size = rois.new_tensor(self.heatmap_size)
+        extent = rois[:, 2:] - rois[:, :2]
+        half_pixel = extent / (size - 1) / 2
+        return torch.cat([rois[:, :2] - half_pixel, rois[:, 2:] + half_pixel], dim=1)
+
+    def _scale_and_shift(self, rois: Tensor) -> Tuple[Tensor, float]:
+        size = rois.new_tensor(self.heatmap_size)
+        extent = (rois[:, None, 2:] - rois[:, None, :2]).clamp(min=1e-6)
+        return (size - 1) / extent, 0.0

@@ -1,0 +1,141 @@
+"""Decode throughput of the heatmap codecs, batched torch against per-instance numpy.
+
+    python bench/decode_throughput.py [--rois 100] [--repeats 5] [--device cpu|cuda]
+
+Decodes R RoIs x 17 keypoints x 64x48 heatmaps with MSRA, DARK and UDP and prints RoIs per
+second for hrpose's batched torch decoding and for a per-instance numpy transcription of
+the papers' formulas, written the way published top-down code decodes (a Python loop over
+instances and keypoints). The numpy functions here are also the reference of the tests.
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap  # noqa: E402
+
+
+def msra_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image."""
+    K, H, W = heatmaps.shape
+    keypoints = np.zeros((K, 2))
+    for k in range(K):
+        y, x = np.unravel_index(np.argmax(heatmaps[k]), (H, W))
+        px, py = float(x), float(y)
+        if 0 < x < W - 1:
+            px += 0.25 * np.sign(heatmaps[k, y, x + 1] - heatmaps[k, y, x - 1])
+        if 0 < y < H - 1:
+            py += 0.25 * np.sign(heatmaps[k, y + 1, x] - heatmaps[k, y - 1, x])
+        # Pixel j spans [j, j + 1) of the RoI's W bins.
+        keypoints[k, 0] = roi[0] + (px + 0.5) * (roi[2] - roi[0]) / W
+        keypoints[k, 1] = roi[1] + (py + 0.5) * (roi[3] - roi[1]) / H
+    return keypoints
+
+
+def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
+    """DARK on one (H, W) heatmap: blur, log, Taylor step. Returns (x, y) pixel indices."""
+    H, W = heatmap.shape
+    y, x = np.unravel_index(np.argmax(heatmap), (H, W))
+    original_max = heatmap.max()
+    blurred = cv2.GaussianBlur(heatmap.astype(np.float32), (kernel_size, kernel_size), 0)
+    blurred = blurred * (original_max / blurred.max())
+    hm = np.log(np.maximum(blurred, 1e-10))
+    point = np.array([x, y], dtype=np.float64)
+    if 1 < x < W - 2 and 1 < y < H - 2:
+        dx = 0.5 * (hm[y, x + 1] - hm[y, x - 1])
+        dy = 0.5 * (hm[y + 1, x] - hm[y - 1, x])
+        dxx = 0.25 * (hm[y, x + 2] - 2 * hm[y, x] + hm[y, x - 2])
+        dyy = 0.25 * (hm[y + 2, x] - 2 * hm[y, x] + hm[y - 2, x])
+        dxy = 0.25 * (hm[y + 1, x + 1] - hm[y - 1, x + 1] - hm[y + 1, x - 1] +
+                      hm[y - 1, x - 1])
+        hessian = np.array([[dxx, dxy], [dxy, dyy]], dtype=np.float64)
+        if abs(np.linalg.det(hessian)) > 1e-12:
+            point -= np.linalg.inv(hessian) @ np.array([dx, dy], dtype=np.float64)
+    return point
+
+
+def dark_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    K, H, W = heatmaps.shape
+    keypoints = np.zeros((K, 2))
+    for k in range(K):
+        px, py = dark_refine_numpy(heatmaps[k])
+        keypoints[k, 0] = roi[0] + (px + 0.5) * (roi[2] - roi[0]) / W
+        keypoints[k, 1] = roi[1] + (py + 0.5) * (roi[3] - roi[1]) / H
+    return keypoints
+
+
+def udp_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    K, H, W = heatmaps.shape
+    keypoints = np.zeros((K, 2))
+    for k in range(K):
+        px, py = dark_refine_numpy(heatmaps[k])
+        # UDP: the RoI's edges are the centres of the first and last pixels.
+        keypoints[k, 0] = roi[0] + px * (roi[2] - roi[0]) / (W - 1)
+        keypoints[k, 1] = roi[1] + py * (roi[3] - roi[1]) / (H - 1)
+    return keypoints
+
+
+CODECS = {
+    'msra': (MSRAHeatmap, msra_decode_numpy),
+    'dark': (DARKHeatmap, dark_decode_numpy),
+    'udp': (UDPHeatmap, udp_decode_numpy),
+}
+
+
+def random_heatmaps(num_rois: int, seed: int = 0):
+    """Peaky random heatmaps (R, 17, 64, 48) and RoIs (R, 4), like a trained head's."""
+    gen = torch.Generator().manual_seed(seed)
+    xy1 = torch.rand(num_rois, 2, generator=gen) * 500
+    rois = torch.cat([xy1, xy1 + torch.tensor([96., 128.]) * (1 + torch.rand(num_rois, 1,
+                                                                             generator=gen))],
+                     dim=1)
+    centres = torch.rand(num_rois, 17, 2, generator=gen) * torch.tensor([40., 56.]) + 4
+    xs, ys = torch.arange(48.), torch.arange(64.)
+    heatmaps = torch.exp(-((xs - centres[..., 0:1])**2)[..., None, :] / 8 -
+                         ((ys - centres[..., 1:2])**2)[..., :, None] / 8)
+    heatmaps = heatmaps + 0.02 * torch.rand(heatmaps.shape, generator=gen)
+    return heatmaps, rois
+
+
+def time_call(fn, repeats: int, sync=lambda: None) -> float:
+    fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rois', type=int, default=100)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args()
+    heatmaps, rois = random_heatmaps(args.rois)
+    heatmaps_np, rois_np = heatmaps.numpy(), rois.numpy()
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    heatmaps, rois = heatmaps.to(device), rois.to(device)
+    print(f'{args.rois} RoIs x 17 keypoints x 64x48 heatmaps, torch on {device}, '
+          f'{torch.get_num_threads()} CPU threads')
+    print(f'{"codec":6s} {"torch RoIs/s":>14s} {"numpy RoIs/s":>14s} {"speed-up":>9s}')
+    for name, (codec_cls, numpy_decode) in CODECS.items():
+        codec = codec_cls()
+        t_torch = time_call(lambda: codec.decode(heatmaps, rois), args.repeats, sync)
+        t_numpy = time_call(
+            lambda: [numpy_decode(h, r) for h, r in zip(heatmaps_np, rois_np)],
+            max(1, args.repeats // 2))
+        print(f'{name:6s} {args.rois / t_torch:14.0f} {args.rois / t_numpy:14.0f} '
+              f'{t_numpy / t_torch:8.1f}x')
+
+
+if __name__ == '__main__':
+    main()

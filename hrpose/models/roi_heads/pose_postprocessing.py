@@ -1,0 +1,126 @@
+"""Test-time pose tricks as small batched functions: flip-back, rescoring, OKS and OKS-NMS."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+
+def flip_heatmaps_back(heatmaps: Tensor, flip_indices: Sequence[int]) -> Tensor:
+    """Heatmaps predicted on the mirrored image, mapped back to the original frame.
+
+    Mirrors the width axis and swaps left/right channels. With hrpose's pixel convention
+    (see :mod:`hrpose.codecs`) a mirrored RoI's heatmap pixel ``j`` is the original's
+    ``W - 1 - j``, so no extra pixel shift is needed, for any codec.
+
+    Args:
+        heatmaps: (R, K, H, W) heatmaps of the mirrored RoIs.
+        flip_indices: K entries; channel ``i`` of a mirrored person is ``flip_indices[i]``.
+
+    Returns:
+        Tensor: (R, K, H, W).
+    """
+    if len(flip_indices) != heatmaps.shape[1]:
+        raise ValueError(f'flip_indices has {len(flip_indices)} entries for heatmaps with '
+                         f'K={heatmaps.shape[1]} channels')
+    index = torch.as_tensor(list(flip_indices), device=heatmaps.device, dtype=torch.long)
+    return heatmaps.flip(-1).index_select(1, index)
+
+
+def mirror_boxes(boxes: Tensor, width: float) -> Tensor:
+    """Boxes (R, 4) x1, y1, x2, y2 mirrored about an image of ``width``: x -> width - x."""
+    return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]],
+                       dim=1)
+
+
+def rescore_instances(box_scores: Tensor, keypoint_scores: Tensor,
+                      keypoint_score_thr: float) -> Tensor:
+    """Instance score = box score x mean of the keypoint scores above the threshold (0
+    where none is), as top-down methods rescore their persons.
+
+    Args:
+        box_scores: (N, ) detection scores.
+        keypoint_scores: (N, K) heatmap maxima.
+        keypoint_score_thr: keypoints scoring at or below it are left out of the mean.
+
+    Returns:
+        Tensor: (N, ) rescored instances.
+    """
+    confident = (keypoint_scores > keypoint_score_thr).to(keypoint_scores.dtype)
+    count = confident.sum(dim=1)
+    mean = (keypoint_scores * confident).sum(dim=1) / count.clamp(min=1)
+    return box_scores * torch.where(count > 0, mean, torch.zeros_like(mean))
+
+
+def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor,
+                 visible: Optional[Tensor] = None) -> Tensor:
+    """Object keypoint similarity of every pose in ``keypoints`` with every one in ``other``.
+
+    ``OKS = mean_k exp(-d_k^2 / (2 s^2 (2 sigma_k)^2))`` over the keypoints of the first
+    pose that are ``visible`` (all by default), ``s^2`` being the first pose's area.
+
+    Args:
+        keypoints: (N, K, 2).
+        other: (M, K, 2).
+        areas: (N, ) object areas (e.g. box areas) of ``keypoints``.
+        sigmas: (K, ) per-keypoint sigmas of the dataset.
+        visible: optional (N, K) mask of the keypoints that count.
+
+    Returns:
+        Tensor: (N, M) similarities in [0, 1].
+    """
+    if sigmas.numel() != keypoints.shape[1]:
+        raise ValueError(f'{sigmas.numel()} sigmas for poses with K={keypoints.shape[1]}')
+    variances = (2 * sigmas)**2
+    squared = ((keypoints[:, None] - other[None])**2).sum(-1)  # (N, M, K)
+    e = squared / (2 * areas[:, None, None].clamp(min=1e-6) * variances)
+    similarity = torch.exp(-e)
+    if visible is None:
+        return similarity.mean(-1)
+    weights = visible[:, None, :].to(similarity.dtype)
+    return (similarity * weights).sum(-1) / weights.sum(-1).clamp(min=1)
+
+
+def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
+            iou_threshold: float = 0.9, soft: bool = False, sigma: float = 0.3,
+            min_score: float = 0.0) -> Tuple[Tensor, Tensor]:
+    """Suppress duplicate poses by OKS; the soft variant decays scores instead.
+
+    Args:
+        keypoints: (N, K, 2) poses.
+        scores: (N, ) their scores.
+        areas: (N, ) their areas (box areas).
+        sigmas: (K, ) dataset sigmas.
+        iou_threshold: poses with OKS above it to a kept pose are suppressed (hard), or
+            decayed by ``exp(-OKS^2 / sigma)`` (soft).
+        soft: soft-OKS-NMS.
+        sigma: decay width of the soft variant.
+        min_score: with ``soft``, poses whose score falls below it are dropped.
+
+    Returns:
+        tuple: kept indices (L, ) into the input, best first, and their (possibly decayed)
+        scores (L, ).
+    """
+    num = len(scores)
+    if num == 0:
+        return scores.new_zeros(0, dtype=torch.long), scores.new_zeros(0)
+    oks = keypoint_oks(keypoints, keypoints, areas, sigmas)  # (N, N), symmetric enough
+    remaining = torch.ones(num, dtype=torch.bool, device=scores.device)
+    scores = scores.clone()
+    keep = []
+    # A loop over kept poses (at most N, typically a few dozen), each step one tensor op.
+    for _ in range(num):
+        candidates = torch.where(remaining, scores, scores.new_tensor(-1.0))
+        best = int(candidates.argmax())
+        if not remaining[best] or (soft and scores[best] < min_score):
+            break
+        keep.append(best)
+        remaining[best] = False
+        overlap = oks[best]
+        if soft:
+            decay = torch.where(overlap > iou_threshold, torch.exp(-overlap**2 / sigma),
+                                torch.ones_like(overlap))
+            scores = torch.where(remaining, scores * decay, scores)
+        else:
+            remaining &= overlap <= iou_threshold
+    keep = torch.as_tensor(keep, dtype=torch.long, device=scores.device)
+    return keep, scores[keep]

@@ -1,0 +1,87 @@
+"""MSRA, DARK and UDP: round trips, agreement with per-instance numpy, flips."""
+import numpy as np
+import pytest
+import torch
+
+from bench.decode_throughput import (dark_decode_numpy, msra_decode_numpy, random_heatmaps,
+                                     udp_decode_numpy)
+from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap
+
+CODECS = {'msra': MSRAHeatmap, 'dark': DARKHeatmap, 'udp': UDPHeatmap}
+# Largest round-trip error, in heatmap pixels: MSRA quantises to the pixel centre.
+ROUND_TRIP_BOUND = {'msra': 0.5, 'dark': 0.05, 'udp': 0.05}
+
+
+def random_keypoints(codec, seed):
+    """Seeded sub-pixel keypoints and their RoIs. They stay 5 heatmap pixels from the border:
+    closer, DARK's blur reads reflected pixels and its estimate bends toward the edge."""
+    gen = torch.Generator().manual_seed(seed)
+    rois = torch.tensor([[100., 50., 196., 178.], [10., 20., 58., 84.], [0., 0., 30., 40.]])
+    coords = torch.rand(3, 17, 2, generator=gen) * torch.tensor([37., 53.]) + 5.0
+    return codec.to_image_coords(coords, rois), coords, rois
+
+
+@pytest.mark.parametrize('name', list(CODECS))
+def test_round_trip(name):
+    codec = CODECS[name]()
+    keypoints, coords, rois = random_keypoints(codec, seed=0)
+    heatmaps, weights = codec.encode(keypoints, torch.ones(3, 17), rois)
+    assert weights.min() == 1
+    decoded, scores = codec.decode(heatmaps, rois)
+    error = (codec.to_heatmap_coords(decoded, rois) - coords).abs().max().item()
+    assert error <= ROUND_TRIP_BOUND[name]
+    assert scores.min() > 0.75  # peaks of unit Gaussians, sampled near their centres
+
+
+@pytest.mark.parametrize('name', ['dark', 'udp'])
+def test_unbiased_codecs_beat_msra_quantisation(name):
+    codec, msra = CODECS[name](), MSRAHeatmap()
+    keypoints, coords, rois = random_keypoints(codec, seed=1)
+    decoded, _ = codec.decode(codec.encode(keypoints, torch.ones(3, 17), rois)[0], rois)
+    error = (codec.to_heatmap_coords(decoded, rois) - coords).abs().mean()
+    keypoints, coords, rois = random_keypoints(msra, seed=1)
+    decoded, _ = msra.decode(msra.encode(keypoints, torch.ones(3, 17), rois)[0], rois)
+    msra_error = (msra.to_heatmap_coords(decoded, rois) - coords).abs().mean()
+    assert error < msra_error / 10
+
+
+@pytest.mark.parametrize('name, numpy_decode', [('msra', msra_decode_numpy),
+                                                 ('dark', dark_decode_numpy),
+                                                 ('udp', udp_decode_numpy)])
+def test_decode_agrees_with_per_instance_numpy(name, numpy_decode):
+    heatmaps, rois = random_heatmaps(12, seed=3)
+    decoded, _ = CODECS[name]().decode(heatmaps, rois)
+    reference = np.stack([numpy_decode(h, r) for h, r in zip(heatmaps.numpy(), rois.numpy())])
+    # In heatmap pixels: image error divided by the image size of one heatmap pixel.
+    pixel = (rois[:, 2:] - rois[:, :2]).numpy()[:, None, :] / np.array([48., 64.])
+    assert np.abs(decoded.numpy() - reference).max() / pixel.min() < 1e-3
+
+
+@pytest.mark.parametrize('name', list(CODECS))
+def test_flip_of_image_and_roi_is_a_mirror_of_the_heatmap(name):
+    codec = CODECS[name]()
+    image_width = 640.
+    keypoints, _, rois = random_keypoints(codec, seed=2)
+    mirrored_rois = torch.stack(
+        [image_width - rois[:, 2], rois[:, 1], image_width - rois[:, 0], rois[:, 3]], dim=1)
+    mirrored = keypoints.clone()
+    mirrored[..., 0] = image_width - mirrored[..., 0]
+    p = codec.to_heatmap_coords(keypoints, rois)
+    p_mirrored = codec.to_heatmap_coords(mirrored, mirrored_rois)
+    # W - 1 - p, no shift (float32 rounding of image coordinates in the hundreds)
+    torch.testing.assert_close(p_mirrored[..., 0], 47 - p[..., 0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(p_mirrored[..., 1], p[..., 1])
+    # Flipping the encoded heatmaps equals encoding the mirrored keypoints.
+    heatmaps, _ = codec.encode(keypoints, torch.ones(3, 17), rois)
+    heatmaps_m, _ = codec.encode(mirrored, torch.ones(3, 17), mirrored_rois)
+    torch.testing.assert_close(heatmaps.flip(-1), heatmaps_m, atol=1e-4, rtol=0)
+
+
+def test_udp_pools_a_half_pixel_larger_region():
+    codec = UDPHeatmap()
+    rois = torch.tensor([[0., 0., 47., 63.]])  # one image unit per heatmap pixel step
+    torch.testing.assert_close(codec.pooling_rois(rois), torch.tensor([[-0.5, -0.5, 47.5, 63.5]]))
+    # Pooled bin j spans [j - 0.5, j + 0.5]: its centre is the keypoint at x = j.
+    torch.testing.assert_close(
+        codec.to_heatmap_coords(torch.tensor([[[0., 0.], [47., 63.]]]), rois),
+        torch.tensor([[[0., 0.], [47., 63.]]]))
