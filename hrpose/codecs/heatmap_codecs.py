@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
-from .refinement import dark_offset, heatmap_argmax, quarter_offset
+from .refinement import dark_offset, heatmap_argmax, quarter_offset, sample_at
 
 
 def _check_pairs(keypoints: Tensor, rois: Tensor) -> None:
@@ -52,6 +52,9 @@ class MSRAHeatmap:
         roi_padding: factor by which a person box grows once it has been widened or
             heightened to the heatmap aspect ratio W / H (top-down methods use 1.25).
     """
+
+    # Output maps per keypoint the head must predict (3 for classification + x/y offsets).
+    channels_per_keypoint = 1
 
     def __init__(self,
                  heatmap_size: Tuple[int, int] = (48, 64),
@@ -212,3 +215,86 @@ class UDPHeatmap(DARKHeatmap):
         size = rois.new_tensor(self.heatmap_size)
         extent = (rois[:, None, 2:] - rois[:, None, :2]).clamp(min=1e-6)
         return (size - 1) / extent, 0.0
+
+
+@KEYPOINT_CODECS.register_module()
+class UDPCombinedHeatmap(UDPHeatmap):
+    """UDP's 'combined' targets: per keypoint a classification map (1 within ``radius`` of
+    the keypoint) and x/y offset maps ``(keypoint - pixel) / radius``; decoding reads the
+    offsets at the classification maximum. Heatmaps are (R, 3K, H, W), ordered
+    [class, x offset, y offset] per keypoint.
+
+    Args:
+        radius_factor: the radius as a fraction of the longer heatmap side (UDP's 0.0546875,
+            3.5 pixels at 64x48).
+        **kwargs: :class:`MSRAHeatmap` arguments.
+    """
+
+    channels_per_keypoint = 3
+
+    def __init__(self, radius_factor: float = 0.0546875, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.radius = radius_factor * max(self.heatmap_size)
+
+    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
+               rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """Targets (R, 3K, H, W) and weights (R, K)."""
+        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
+        W, H = self.heatmap_size
+        xs = torch.arange(W, dtype=coords.dtype, device=coords.device)
+        ys = torch.arange(H, dtype=coords.dtype, device=coords.device)
+        offset_x = (coords[..., 0:1, None] - xs).expand(-1, -1, H, W) / self.radius
+        offset_y = (coords[..., 1:2, None] - ys[:, None]).expand(-1, -1, H, W) / self.radius
+        classes = ((offset_x**2 + offset_y**2) <= 1).to(coords.dtype)
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
+                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
+        weights = ((keypoints_visible > 0) & inside).to(coords.dtype)
+        targets = torch.stack([classes, offset_x, offset_y], dim=2) * weights[..., None, None,
+                                                                               None]
+        R, K = weights.shape
+        return targets.reshape(R, 3 * K, H, W), weights
+
+    def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
+        """Classification maximum + offsets: coordinates (R, K, 2) and maxima (R, K)."""
+        R, C, H, W = heatmaps.shape
+        maps = heatmaps.reshape(R, C // 3, 3, H, W)
+        x, y, scores = heatmap_argmax(maps[:, :, 0])
+        offset = torch.stack([sample_at(maps[:, :, 1], x, y), sample_at(maps[:, :, 2], x, y)],
+                             dim=-1)
+        return torch.stack([x, y], dim=-1).to(heatmaps.dtype) + offset * self.radius, scores
+
+
+@KEYPOINT_CODECS.register_module()
+class OneHotHeatmap(MSRAHeatmap):
+    """Keypoint R-CNN's targets (He et al., 2017): a one-hot map at the keypoint's pixel of
+    a square heatmap (default 56x56) laid over the person box as it is (no aspect-ratio
+    expansion, no padding); decoding takes the argmax. The baseline the Gaussian codecs are
+    compared against, trained with a cross-entropy over positions.
+    """
+
+    def __init__(self, heatmap_size: Tuple[int, int] = (56, 56), roi_padding: float = 1.0,
+                 **kwargs) -> None:
+        super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding, **kwargs)
+
+    def expand_rois(self, bboxes: Tensor) -> Tensor:
+        centre = (bboxes[:, :2] + bboxes[:, 2:]) / 2
+        half = (bboxes[:, 2:] - bboxes[:, :2]).clamp(min=1e-3) * (self.roi_padding / 2)
+        return torch.cat([centre - half, centre + half], dim=1)
+
+    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
+               rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """One-hot maps (R, K, H, W) at the nearest pixel and weights (R, K)."""
+        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
+        W, H = self.heatmap_size
+        centres = self.gaussian_centres(coords)
+        xs = torch.arange(W, dtype=coords.dtype, device=coords.device)
+        ys = torch.arange(H, dtype=coords.dtype, device=coords.device)
+        one_hot = ((ys == centres[..., 1:2])[..., :, None] &
+                   (xs == centres[..., 0:1])[..., None, :]).to(coords.dtype)
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
+                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
+        weights = ((keypoints_visible > 0) & inside).to(coords.dtype)
+        return one_hot * weights[..., None, None], weights
+
+    def refine(self, heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        return heatmaps.new_zeros(x.shape + (2, ))

@@ -23,7 +23,7 @@ def heatmap_argmax(heatmaps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return index % W, torch.div(index, W, rounding_mode='floor'), scores
 
 
-def _sample(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+def sample_at(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """Values at integer (x, y) (R, K), clamped to the border (edge padding)."""
     R, K, H, W = heatmaps.shape
     flat_index = y.clamp(0, H - 1) * W + x.clamp(0, W - 1)
@@ -41,8 +41,8 @@ def quarter_offset(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
         Tensor: (R, K, 2) offsets in {-0.25, 0, 0.25}, 0 where a neighbour is missing.
     """
     H, W = heatmaps.shape[-2:]
-    dx = torch.sign(_sample(heatmaps, x + 1, y) - _sample(heatmaps, x - 1, y)) * 0.25
-    dy = torch.sign(_sample(heatmaps, x, y + 1) - _sample(heatmaps, x, y - 1)) * 0.25
+    dx = torch.sign(sample_at(heatmaps, x + 1, y) - sample_at(heatmaps, x - 1, y)) * 0.25
+    dy = torch.sign(sample_at(heatmaps, x, y + 1) - sample_at(heatmaps, x, y - 1)) * 0.25
     dx = torch.where((x > 0) & (x < W - 1), dx, torch.zeros_like(dx))
     dy = torch.where((y > 0) & (y < H - 1), dy, torch.zeros_like(dy))
     return torch.stack([dx, dy], dim=-1)

@@ -34,6 +34,26 @@ def build_model(cfg):
     return model
 
 
+@pytest.mark.parametrize('codec, loss', [
+    ('MSRAHeatmap', 'KeypointMSELoss'),
+    ('DARKHeatmap', 'KeypointMSELoss'),
+    ('UDPHeatmap', 'KeypointMSELoss'),
+    ('UDPCombinedHeatmap', 'CombinedTargetMSELoss'),
+])
+def test_every_codec_trains_and_predicts_k_keypoints(cfg, batch, codec, loss):
+    cfg = copy.deepcopy(cfg)
+    cfg.model.roi_head.keypoint_head.codec.type = codec
+    cfg.model.roi_head.keypoint_head.loss_keypoint = dict(type=loss, loss_weight=1000.0)
+    model = build_model(cfg).train()
+    losses = model(**model.data_preprocessor(copy.deepcopy(batch), True), mode='loss')
+    assert torch.isfinite(losses['loss_keypoint']) and losses['loss_keypoint'] > 0
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(copy.deepcopy(batch), False), mode='predict')
+    pred = results[0].pred_instances
+    assert pred.keypoints.shape == (len(pred.bboxes), 17, 2)
+
+
 def test_training_losses_include_a_finite_keypoint_loss(cfg, batch):
     model = build_model(cfg).train()
     data = model.data_preprocessor(copy.deepcopy(batch), True)
@@ -71,3 +91,47 @@ def test_predictions_carry_keypoints_in_original_image_coordinates(cfg, batch):
             rois = model.roi_head.codec.expand_rois(pred.bboxes)
             assert torch.all(pred.keypoints[..., 0] >= rois[:, None, 0] - 1.0)
             assert torch.all(pred.keypoints[..., 0] <= rois[:, None, 2] + 1.0)
+
+
+def test_flip_test_is_mirror_symmetric(cfg):
+    """With the flip test, the poses found in a mirrored image are the mirrored poses."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.test_cfg.rcnn.flip_test = True
+    model = build_model(cfg).eval()
+    flip_indices = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+    gen = torch.Generator().manual_seed(0)
+    image = torch.randn(1, 3, 128, 160, generator=gen)  # no padding: the mirror is exact
+    boxes = torch.tensor([[20., 10., 70., 120.], [90., 30., 150., 100.]])
+    meta = dict(batch_input_shape=(128, 160), flip_indices=flip_indices)
+
+    def poses(img, bxs):
+        from mmengine.structures import InstanceData
+        with torch.no_grad():
+            x, x_flipped = model.extract_feat(img), model.extract_feat(img.flip(-1))
+            res = InstanceData(bboxes=bxs.clone())
+            res = model.roi_head.predict_keypoints(x, [res], [meta], x_flipped)[0]
+        return res.keypoints, res.keypoint_scores
+
+    keypoints, scores = poses(image, boxes)
+    mirrored_boxes = torch.stack([160 - boxes[:, 2], boxes[:, 1], 160 - boxes[:, 0], boxes[:, 3]],
+                                 dim=1)
+    keypoints_m, scores_m = poses(image.flip(-1), mirrored_boxes)
+    unmirrored = keypoints_m[:, flip_indices].clone()
+    unmirrored[..., 0] = 160 - unmirrored[..., 0]
+    torch.testing.assert_close(unmirrored, keypoints, atol=1e-3, rtol=0)
+    torch.testing.assert_close(scores_m[:, flip_indices], scores, atol=1e-5, rtol=0)
+
+
+def test_rescoring_and_oks_nms_run_in_predict(cfg, batch):
+    cfg = copy.deepcopy(cfg)
+    cfg.model.test_cfg.rcnn.update(rescore=True, keypoint_score_thr=0.0,
+                                   oks_nms=dict(iou_threshold=0.5))
+    model = build_model(cfg).eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    with torch.no_grad():
+        results = model(**data, mode='predict')
+    for result in results:
+        pred = result.pred_instances
+        # Rescored: box score x mean keypoint score (all above 0) is at most the box score.
+        assert torch.all(pred.scores <= 1.0)
+        assert pred.keypoints.shape[0] == pred.bboxes.shape[0] == pred.scores.shape[0]

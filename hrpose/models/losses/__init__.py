@@ -1,3 +1,4 @@
-from .keypoint_mse_loss import KeypointMSELoss
+from .keypoint_ce_loss import KeypointCrossEntropyLoss
+from .keypoint_mse_loss import CombinedTargetMSELoss, KeypointMSELoss
 
-__all__ = ['KeypointMSELoss']
+__all__ = ['KeypointMSELoss', 'KeypointCrossEntropyLoss', 'CombinedTargetMSELoss']

@@ -42,3 +42,35 @@ class KeypointMSELoss(nn.Module):
         if self.use_target_weight:
             squared = squared * target_weight[..., None, None]
         return self.loss_weight * squared.mean()
+
+
+@MODELS.register_module()
+class CombinedTargetMSELoss(nn.Module):
+    """UDP's loss for combined maps (R, 3K, H, W): MSE on each classification map, and MSE
+    on the x/y offset maps counted only where the target class map is on.
+
+    ``loss = loss_weight * 0.5 * (mse(class) + mse(offsets inside the disk))``, each keypoint
+    weighted by its target weight, means over all R * K * H * W elements.
+
+    Args:
+        loss_weight: multiplier of the loss.
+    """
+
+    def __init__(self, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, pred: Tensor, target: Tensor, target_weight: Tensor) -> Tensor:
+        if pred.shape != target.shape:
+            raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} '
+                             'maps differ in shape')
+        if pred.numel() == 0:
+            return pred.sum() * 0.0
+        R, C, H, W = pred.shape
+        pred = pred.reshape(R, C // 3, 3, H, W)
+        target = target.reshape(R, C // 3, 3, H, W)
+        weight = target_weight[..., None, None]
+        classes = target[:, :, 0]
+        class_loss = (weight * (pred[:, :, 0] - classes)**2).mean()
+        offset_loss = (weight * classes * ((pred[:, :, 1:] - target[:, :, 1:])**2).sum(2)).mean()
+        return self.loss_weight * 0.5 * (class_loss + offset_loss)

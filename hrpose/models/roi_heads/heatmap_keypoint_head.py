@@ -2,6 +2,7 @@
 from typing import Dict, Optional, Tuple
 
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -25,6 +26,8 @@ class HeatmapKeypointHead(BaseModule):
         num_deconvs: 2x transposed convolutions; the RoI features must be the heatmap size
             divided by ``2 ** num_deconvs``.
         deconv_channels: channels after each transposed convolution.
+        upsample_factor: bilinear upsampling of the output, as Keypoint R-CNN does after its
+            deconvolution (1: none).
         norm_cfg: normalisation after each conv (None: plain conv + ReLU, which also works
             when a batch holds a single RoI).
         codec: the heatmap codec config, shared by target encoding and decoding.
@@ -39,6 +42,7 @@ class HeatmapKeypointHead(BaseModule):
                  num_convs: int = 4,
                  num_deconvs: int = 1,
                  deconv_channels: int = 128,
+                 upsample_factor: int = 1,
                  norm_cfg: Optional[dict] = None,
                  codec: Optional[dict] = None,
                  loss_keypoint: Optional[dict] = None,
@@ -55,11 +59,12 @@ class HeatmapKeypointHead(BaseModule):
         self.loss_keypoint = MODELS.build(
             loss_keypoint if loss_keypoint is not None else dict(type='KeypointMSELoss'))
         self.num_deconvs = num_deconvs
+        self.upsample_factor = upsample_factor
         heatmap_w, heatmap_h = self.codec.heatmap_size
-        factor = 2**num_deconvs
+        factor = 2**num_deconvs * upsample_factor
         if heatmap_w % factor or heatmap_h % factor:
             raise ValueError(f'codec heatmap_size {self.codec.heatmap_size} is not divisible '
-                             f'by 2 ** num_deconvs = {factor}')
+                             f'by 2 ** num_deconvs * upsample_factor = {factor}')
         self.roi_feat_size = (heatmap_h // factor, heatmap_w // factor)  # (h, w) for RoIAlign
 
         convs = []
@@ -78,7 +83,7 @@ class HeatmapKeypointHead(BaseModule):
             ]
             channels = deconv_channels
         self.deconvs = nn.Sequential(*deconvs)
-        self.final_conv = nn.Conv2d(channels, num_keypoints, 1)
+        self.final_conv = nn.Conv2d(channels, num_keypoints * self.codec.channels_per_keypoint, 1)
 
     def forward(self, roi_feats: Tensor) -> Tensor:
         """
@@ -86,7 +91,8 @@ class HeatmapKeypointHead(BaseModule):
             roi_feats: (R, C, h, w) pooled features, (h, w) == ``self.roi_feat_size``.
 
         Returns:
-            Tensor: (R, K, H, W) heatmaps at the codec's heatmap size.
+            Tensor: (R, K * C, H, W) heatmaps at the codec's heatmap size, C being the
+            codec's channels per keypoint (1, or 3 for UDP's combined maps).
         """
         if tuple(roi_feats.shape[-2:]) != self.roi_feat_size:
             raise ValueError(
@@ -94,7 +100,11 @@ class HeatmapKeypointHead(BaseModule):
                 f'needs {self.roi_feat_size} for heatmaps of {self.codec.heatmap_size} (w, h): '
                 'set model.roi_head.keypoint_roi_extractor.roi_layer.output_size to '
                 f'{self.roi_feat_size}')
-        return self.final_conv(self.deconvs(self.convs(roi_feats)))
+        heatmaps = self.final_conv(self.deconvs(self.convs(roi_feats)))
+        if self.upsample_factor > 1:
+            heatmaps = F.interpolate(heatmaps, scale_factor=self.upsample_factor,
+                                     mode='bilinear', align_corners=False)
+        return heatmaps
 
     def loss_and_target(self, heatmaps: Tensor, rois: Tensor, keypoints: Tensor,
                         keypoints_visible: Tensor) -> Dict[str, Tensor]:

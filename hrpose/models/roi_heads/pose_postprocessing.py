@@ -5,25 +5,33 @@ import torch
 from torch import Tensor
 
 
-def flip_heatmaps_back(heatmaps: Tensor, flip_indices: Sequence[int]) -> Tensor:
+def flip_heatmaps_back(heatmaps: Tensor, flip_indices: Sequence[int],
+                       channels_per_keypoint: int = 1) -> Tensor:
     """Heatmaps predicted on the mirrored image, mapped back to the original frame.
 
-    Mirrors the width axis and swaps left/right channels. With hrpose's pixel convention
-    (see :mod:`hrpose.codecs`) a mirrored RoI's heatmap pixel ``j`` is the original's
-    ``W - 1 - j``, so no extra pixel shift is needed, for any codec.
+    Mirrors the width axis and swaps left/right keypoints; with offset maps
+    (``channels_per_keypoint=3``: class, x offset, y offset) the x offsets change sign. With
+    hrpose's pixel convention (see :mod:`hrpose.codecs`) a mirrored RoI's heatmap pixel ``j``
+    is the original's ``W - 1 - j``, so no extra pixel shift is needed, for any codec.
 
     Args:
-        heatmaps: (R, K, H, W) heatmaps of the mirrored RoIs.
-        flip_indices: K entries; channel ``i`` of a mirrored person is ``flip_indices[i]``.
+        heatmaps: (R, K * C, H, W) heatmaps of the mirrored RoIs, C = channels_per_keypoint.
+        flip_indices: K entries; keypoint ``i`` of a mirrored person is ``flip_indices[i]``.
+        channels_per_keypoint: 1 (heatmaps) or 3 (UDP combined maps).
 
     Returns:
-        Tensor: (R, K, H, W).
+        Tensor: (R, K * C, H, W).
     """
-    if len(flip_indices) != heatmaps.shape[1]:
+    R, C, H, W = heatmaps.shape
+    if len(flip_indices) * channels_per_keypoint != C:
         raise ValueError(f'flip_indices has {len(flip_indices)} entries for heatmaps with '
-                         f'K={heatmaps.shape[1]} channels')
+                         f'{C} channels ({channels_per_keypoint} per keypoint)')
     index = torch.as_tensor(list(flip_indices), device=heatmaps.device, dtype=torch.long)
-    return heatmaps.flip(-1).index_select(1, index)
+    maps = heatmaps.flip(-1).reshape(R, len(flip_indices), channels_per_keypoint, H, W)
+    maps = maps.index_select(1, index)
+    if channels_per_keypoint == 3:
+        maps = torch.cat([maps[:, :, :1], -maps[:, :, 1:2], maps[:, :, 2:]], dim=2)
+    return maps.reshape(R, C, H, W)
 
 
 def mirror_boxes(boxes: Tensor, width: float) -> Tensor:

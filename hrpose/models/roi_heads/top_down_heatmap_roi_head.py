@@ -197,7 +197,8 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         if flip_indices is None:
             raise KeyError('flip test: no flip_indices in the image metainfo (pack them with '
                            'PackKeypointDetInputs) nor in test_cfg.flip_indices')
-        return flip_heatmaps_back(self._keypoint_forward(x_flipped, mirrored), flip_indices)
+        return flip_heatmaps_back(self._keypoint_forward(x_flipped, mirrored), flip_indices,
+                                  self.codec.channels_per_keypoint)
 
     def postprocess_poses(self, results: InstanceData, img_meta: dict) -> InstanceData:
         """Rescoring and OKS-NMS of one image's poses, as ``test_cfg`` asks."""
