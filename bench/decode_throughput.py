@@ -20,21 +20,16 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap  # noqa: E402
 
 
-def msra_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image."""
-    K, H, W = heatmaps.shape
-    keypoints = np.zeros((K, 2))
-    for k in range(K):
-        y, x = np.unravel_index(np.argmax(heatmaps[k]), (H, W))
-        px, py = float(x), float(y)
-        if 0 < x < W - 1:
-            px += 0.25 * np.sign(heatmaps[k, y, x + 1] - heatmaps[k, y, x - 1])
-        if 0 < y < H - 1:
-            py += 0.25 * np.sign(heatmaps[k, y + 1, x] - heatmaps[k, y - 1, x])
-        # Pixel j spans [j, j + 1) of the RoI's W bins.
-        keypoints[k, 0] = roi[0] + (px + 0.5) * (roi[2] - roi[0]) / W
-        keypoints[k, 1] = roi[1] + (py + 0.5) * (roi[3] - roi[1]) / H
-    return keypoints
+def quarter_refine_numpy(heatmap: np.ndarray) -> np.ndarray:
+    """MSRA on one (H, W) heatmap: argmax + quarter pixel toward the higher neighbour."""
+    H, W = heatmap.shape
+    y, x = np.unravel_index(np.argmax(heatmap), (H, W))
+    point = np.array([x, y], dtype=np.float64)
+    if 0 < x < W - 1:
+        point[0] += 0.25 * np.sign(heatmap[y, x + 1] - heatmap[y, x - 1])
+    if 0 < y < H - 1:
+        point[1] += 0.25 * np.sign(heatmap[y + 1, x] - heatmap[y - 1, x])
+    return point
 
 
 def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
@@ -59,25 +54,35 @@ def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
     return point
 
 
-def dark_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, refine, unbiased: bool) -> np.ndarray:
+    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image.
+
+    ``unbiased``: UDP's transform (RoI edges on the first and last pixel centres) instead of
+    pixel j spanning [j, j + 1) of the RoI's W bins.
+    """
     K, H, W = heatmaps.shape
+    size = np.array([W, H], dtype=np.float64)
+    extent = roi[2:] - roi[:2]
     keypoints = np.zeros((K, 2))
     for k in range(K):
-        px, py = dark_refine_numpy(heatmaps[k])
-        keypoints[k, 0] = roi[0] + (px + 0.5) * (roi[2] - roi[0]) / W
-        keypoints[k, 1] = roi[1] + (py + 0.5) * (roi[3] - roi[1]) / H
+        point = refine(heatmaps[k])
+        if unbiased:
+            keypoints[k] = roi[:2] + point * extent / (size - 1)
+        else:
+            keypoints[k] = roi[:2] + (point + 0.5) * extent / size
     return keypoints
+
+
+def msra_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    return decode_numpy(heatmaps, roi, quarter_refine_numpy, unbiased=False)
+
+
+def dark_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    return decode_numpy(heatmaps, roi, dark_refine_numpy, unbiased=False)
 
 
 def udp_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    K, H, W = heatmaps.shape
-    keypoints = np.zeros((K, 2))
-    for k in range(K):
-        px, py = dark_refine_numpy(heatmaps[k])
-        # UDP: the RoI's edges are the centres of the first and last pixels.
-        keypoints[k, 0] = roi[0] + px * (roi[2] - roi[0]) / (W - 1)
-        keypoints[k, 1] = roi[1] + py * (roi[3] - roi[1]) / (H - 1)
-    return keypoints
+    return decode_numpy(heatmaps, roi, dark_refine_numpy, unbiased=True)
 
 
 CODECS = {
