@@ -43,7 +43,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'test_coco.json')
 test_evaluator = val_evaluator
 
-max_iters = 800
+max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
