@@ -13,16 +13,35 @@ TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
 COCO_METAINFO = dict(from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))
 CROWDPOSE_METAINFO = dict(
     from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/crowdpose.py'))
-# Small real samples that live beside the repository (never copied into it).
-SHARED_DATA = osp.abspath(osp.join(REPO_ROOT, '..', 'shared', 'data'))
+
+
+def shared_data_candidates() -> List[str]:
+    """Where the small real samples (COCO, CrowdPose, video) may be: never in the repository
+    but beside it, in ``../shared/data``. In order: ``$HRPOSE_SHARED_DATA``, beside this
+    checkout, and beside the checkout a local clone was made from (its ``origin``)."""
+    candidates = []
+    if os.environ.get('HRPOSE_SHARED_DATA'):
+        candidates.append(os.environ['HRPOSE_SHARED_DATA'])
+    candidates.append(osp.join(REPO_ROOT, '..', 'shared', 'data'))
+    try:
+        origin = subprocess.run(['git', 'config', '--get', 'remote.origin.url'], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ''
+    if origin and osp.isdir(origin):
+        candidates.append(osp.join(origin, '..', 'shared', 'data'))
+    return [osp.abspath(c) for c in candidates]
 
 
 @pytest.fixture(scope='session')
 def shared_data() -> str:
-    if not osp.isdir(SHARED_DATA):
-        pytest.fail(f'the sample data folder {SHARED_DATA} is missing: the tests read the COCO '
-                    'and CrowdPose samples from ../shared/data beside the repository')
-    return SHARED_DATA
+    candidates = shared_data_candidates()
+    for candidate in candidates:
+        if osp.isfile(osp.join(candidate, 'coco', 'test_coco.json')):
+            return candidate
+    pytest.fail(f'the sample data folder is missing; looked in {candidates}. The tests read the '
+                'COCO and CrowdPose samples from ../shared/data beside the repository (or '
+                'from $HRPOSE_SHARED_DATA)')
 
 
 @pytest.fixture(scope='session')
