@@ -122,16 +122,19 @@ def test_flip_test_is_mirror_symmetric(cfg):
     torch.testing.assert_close(scores_m[:, flip_indices], scores, atol=1e-5, rtol=0)
 
 
-def test_rescoring_and_oks_nms_run_in_predict(cfg, batch):
-    cfg = copy.deepcopy(cfg)
-    cfg.model.test_cfg.rcnn.update(rescore=True, keypoint_score_thr=0.0,
-                                   oks_nms=dict(iou_threshold=0.5))
+def test_rescoring_and_oks_nms_in_predict(cfg, batch):
     model = build_model(cfg).eval()
     data = model.data_preprocessor(copy.deepcopy(batch), False)
     with torch.no_grad():
-        results = model(**data, mode='predict')
-    for result in results:
-        pred = result.pred_instances
-        # Rescored: box score x mean keypoint score (all above 0) is at most the box score.
-        assert torch.all(pred.scores <= 1.0)
-        assert pred.keypoints.shape[0] == pred.bboxes.shape[0] == pred.scores.shape[0]
+        plain = model(**copy.deepcopy(data), mode='predict')
+        model.roi_head.test_cfg.update(rescore=True, keypoint_score_thr=0.0,
+                                       oks_nms=dict(iou_threshold=0.5))
+        post = model(**copy.deepcopy(data), mode='predict')
+    for before, after in zip(plain, post):
+        before, after = before.pred_instances, after.pred_instances
+        assert 0 < len(after) <= len(before)
+        for box, score, kpt_scores in zip(after.bboxes, after.scores, after.keypoint_scores):
+            match = (before.bboxes == box).all(dim=1).nonzero()[0, 0]
+            confident = before.keypoint_scores[match][before.keypoint_scores[match] > 0.0]
+            expected = before.scores[match] * confident.mean() if len(confident) else 0.0
+            assert score.item() == pytest.approx(expected.item(), rel=1e-5)
