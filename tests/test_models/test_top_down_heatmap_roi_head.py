@@ -137,4 +137,4 @@ def test_rescoring_and_oks_nms_in_predict(cfg, batch):
             match = (before.bboxes == box).all(dim=1).nonzero()[0, 0]
             confident = before.keypoint_scores[match][before.keypoint_scores[match] > 0.0]
             expected = before.scores[match] * confident.mean() if len(confident) else 0.0
-            assert score.item() == pytest.approx(expected.item(), rel=1e-5)
+            assert score.item() == pytest.approx(float(expected), rel=1e-5)
