@@ -7,15 +7,14 @@ CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file 
 training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
-from hrpose.utils.setup_env import apply_common_args
+from hrpose.utils.setup_env import add_common_args, apply_common_args, parse_common_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,20 +24,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='folder for the evaluation logs')
     parser.add_argument(
         '--out', help='dump the raw predictions to this pickle file (.pkl)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. test_dataloader.batch_size=4')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser, 'test_dataloader.batch_size=4')
+    return parse_common_args(parser)
 
 
 def resolve_checkpoint(path: str) -> str:

@@ -7,15 +7,14 @@ Several processes or nodes: tools/dist_train.sh CONFIG NUM_PROCESSES [args]; Slu
 tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args].
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
-from hrpose.utils.setup_env import apply_common_args
+from hrpose.utils.setup_env import add_common_args, apply_common_args, parse_common_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,22 +35,8 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from this checkpoint; with no value (or "auto"), from the latest '
         'checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=100 '
-        'optim_wrapper.optimizer.lr=0.01')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser, 'train_cfg.max_iters=100 optim_wrapper.optimizer.lr=0.01')
+    return parse_common_args(parser)
 
 
 def main() -> None:

@@ -117,6 +117,14 @@ class MSRAHeatmap:
         scale, shift = self._scale_and_shift(rois)
         return rois[:, None, :2] + (coords - shift) / scale
 
+    def target_weights(self, coords: Tensor, keypoints_visible: Tensor) -> Tensor:
+        """(R, K): 1 for a labelled keypoint whose heatmap coordinates ``coords`` (R, K, 2)
+        fall on one of the heatmap's pixels, else 0."""
+        W, H = self.heatmap_size
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
+                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
+        return ((keypoints_visible > 0) & inside).to(coords.dtype)
+
     def gaussian_centres(self, coords: Tensor) -> Tensor:
         """Where the target Gaussians sit (R, K, 2); MSRA: the nearest pixel centre."""
         return torch.floor(coords + 0.5)
@@ -147,9 +155,7 @@ class MSRAHeatmap:
         gx = torch.exp(-(xs - centres[..., 0:1])**2 / (2 * self.sigma**2))  # (R, K, W)
         gy = torch.exp(-(ys - centres[..., 1:2])**2 / (2 * self.sigma**2))  # (R, K, H)
         heatmaps = gy[..., :, None] * gx[..., None, :]
-        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
-                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
-        weights = ((keypoints_visible > 0) & inside).to(heatmaps.dtype)
+        weights = self.target_weights(coords, keypoints_visible)
         heatmaps = heatmaps * weights[..., None, None]
         return heatmaps, weights
 
@@ -246,11 +252,9 @@ class UDPCombinedHeatmap(UDPHeatmap):
         offset_x = (coords[..., 0:1, None] - xs).expand(-1, -1, H, W) / self.radius
         offset_y = (coords[..., 1:2, None] - ys[:, None]).expand(-1, -1, H, W) / self.radius
         classes = ((offset_x**2 + offset_y**2) <= 1).to(coords.dtype)
-        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
-                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
-        weights = ((keypoints_visible > 0) & inside).to(coords.dtype)
-        targets = torch.stack([classes, offset_x, offset_y], dim=2) * weights[..., None, None,
-                                                                               None]
+        weights = self.target_weights(coords, keypoints_visible)
+        targets = torch.stack([classes, offset_x, offset_y], dim=2)
+        targets = targets * weights[:, :, None, None, None]
         R, K = weights.shape
         return targets.reshape(R, 3 * K, H, W), weights
 
@@ -291,9 +295,7 @@ class OneHotHeatmap(MSRAHeatmap):
         ys = torch.arange(H, dtype=coords.dtype, device=coords.device)
         one_hot = ((ys == centres[..., 1:2])[..., :, None] &
                    (xs == centres[..., 0:1])[..., None, :]).to(coords.dtype)
-        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
-                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
-        weights = ((keypoints_visible > 0) & inside).to(coords.dtype)
+        weights = self.target_weights(coords, keypoints_visible)
         return one_hot * weights[..., None, None], weights
 
     def refine(self, heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:

@@ -1,9 +1,10 @@
 """Environment set-up shared by tools/train.py and tools/test.py."""
+import argparse
 import os
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def prepare_distributed(cfg: Config, launcher: str) -> None:
@@ -54,3 +55,26 @@ def apply_common_args(cfg: Config, args) -> None:
         cfg.work_dir = os.path.join('./work_dirs', config_name)
     cfg.launcher = args.launcher
     prepare_distributed(cfg, args.launcher)
+
+
+def add_common_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local_rank``, shared by train and test."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override config settings, e.g. {cfg_options_example}')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_common_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and make LOCAL_RANK visible to mmengine whichever launcher set it."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
