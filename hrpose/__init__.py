@@ -36,10 +36,13 @@ def _check_dependencies() -> None:
 
 _check_dependencies()
 
-from .engine.checkpoint import register_checkpoint_safe_globals  # noqa: E402
+from .engine.checkpoint import (register_checkpoint_safe_globals,  # noqa: E402
+                                register_local_checkpoint_loader)
 
 # torch >= 2.6 loads checkpoints with weights_only=True; mmengine's own checkpoints hold a
 # few non-tensor types that must be allow-listed for `--resume` and `load_from` to work.
 register_checkpoint_safe_globals()
+# Local checkpoints load through hrpose's loader: clear errors for truncated or unsafe files.
+register_local_checkpoint_loader()
 
 __all__ = ['__version__']

@@ -1,7 +1,7 @@
 """Evaluate a trained detector: COCO keypoint AP and box AP with the config's evaluator.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-        [--cfg-options key=value ...] [--launcher pytorch]
+        [--cfg-options key=value ...] [--launcher pytorch] [--unsafe-load]
 
 CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file that
 training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
@@ -14,6 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
+from hrpose.engine import find_resumable_checkpoint
+from hrpose.utils.registry_errors import explain_unknown_types
 from hrpose.utils.setup_env import add_common_args, apply_common_args, parse_common_args
 
 
@@ -29,14 +31,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def resolve_checkpoint(path: str) -> str:
-    """A checkpoint file, or the latest one that training recorded in a work dir."""
+    """A checkpoint file, or the newest complete one in a training work dir."""
     if osp.isdir(path):
-        pointer = osp.join(path, 'last_checkpoint')
-        if not osp.isfile(pointer):
+        found = find_resumable_checkpoint(path)
+        if found is None:
             raise FileNotFoundError(
-                f'{path} is a folder without a last_checkpoint file: pass a .pth file')
-        with open(pointer) as f:
-            path = f.read().strip()
+                f'{path} is a folder without any complete checkpoint: pass a .pth file')
+        path = found
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     return path
@@ -55,8 +56,9 @@ def main() -> None:
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.test()
+    with explain_unknown_types():
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp]
         [--auto-scale-lr] [--cfg-options key=value ...] [--launcher pytorch]
+        [--unsafe-load]
 
 Several processes or nodes: tools/dist_train.sh CONFIG NUM_PROCESSES [args]; Slurm:
 tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args].
@@ -14,6 +15,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
+from hrpose.engine import find_resumable_checkpoint
+from hrpose.utils.registry_errors import explain_unknown_types
 from hrpose.utils.setup_env import add_common_args, apply_common_args, parse_common_args
 
 
@@ -57,16 +60,24 @@ def main() -> None:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
+        # mmengine would trust `last_checkpoint` blindly; a crash can leave it empty or
+        # pointing at a file cut short, so the newest complete checkpoint is looked up here.
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(
+            cfg.work_dir) else None
+        if cfg.load_from is None:
+            print(f'--resume auto: no checkpoint in {cfg.work_dir} yet, training from the '
+                  'start')
+            cfg.resume = False
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume {args.resume}: no such checkpoint file')
         cfg.resume = True
         cfg.load_from = args.resume
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with explain_unknown_types():
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

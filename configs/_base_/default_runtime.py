@@ -4,8 +4,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    # Written atomically: a crash while saving never leaves a truncated iter_N.pth.
+    checkpoint=dict(type='CheckpointHook', interval=1, backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Random states travel in the checkpoints, so a resumed run continues the same sequence.
+    random_state=dict(type='RandomStateHook'),
     visualization=dict(type='DetVisualizationHook'))
 
 env_cfg = dict(

@@ -1,8 +1,8 @@
-from .coco_keypoint import CocoKeypointDataset, load_keypoint_metainfo
+from .coco_keypoint import AnnotationWarning, CocoKeypointDataset, load_keypoint_metainfo
 from .synthetic import make_synthetic_coco, render_synthetic_image
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'CocoKeypointDataset', 'load_keypoint_metainfo', 'make_synthetic_coco',
+    'AnnotationWarning', 'CocoKeypointDataset', 'load_keypoint_metainfo', 'make_synthetic_coco',
     'render_synthetic_image'
 ]

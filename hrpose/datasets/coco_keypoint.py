@@ -1,6 +1,7 @@
 """COCO-style person keypoint dataset: boxes, labels, keypoints and their visibility."""
 import json
 import os.path as osp
+import warnings
 from typing import List, Optional, Union
 
 import numpy as np
@@ -11,6 +12,10 @@ from hrpose.registry import DATASETS
 
 # Keys a keypoint metainfo must have, each a list with one entry per keypoint.
 _PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
+class AnnotationWarning(UserWarning):
+    """Annotations that were used with a correction or left out; the message says which."""
+
+
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -88,17 +93,42 @@ class CocoKeypointDataset(CocoDataset):
         return {**super()._load_metainfo(metainfo), **names}
 
     def load_data_list(self) -> List[dict]:
-        """Load the json; a malformed file is reported with its name and position."""
+        """Load the json; a malformed file is reported with its name and position.
+
+        Annotations that are corrected or left out are reported in one warning per kind,
+        with their number and the first example: boxes of zero or negative area (left out,
+        as mmdet does) and ``num_keypoints`` that disagrees with the visibility flags (the
+        flags are trusted).
+        """
+        self._corrections = dict(degenerate_box=[], num_keypoints=[])
         try:
-            return super().load_data_list()
+            data_list = super().load_data_list()
         except json.JSONDecodeError as e:
             raise ValueError(f'annotation file {self.ann_file} is not valid JSON: {e}') from e
+        degenerate, miscounted = (self._corrections['degenerate_box'],
+                                  self._corrections['num_keypoints'])
+        if degenerate:
+            warnings.warn(
+                f'{self.ann_file}: left out {len(degenerate)} person annotation(s) whose box '
+                f'has zero or negative area (first: {degenerate[0]})', AnnotationWarning)
+        if miscounted:
+            warnings.warn(
+                f'{self.ann_file}: {len(miscounted)} annotation(s) have a `num_keypoints` that '
+                f'differs from the number of labelled keypoints (v > 0); the visibility flags '
+                f'are used (first: {miscounted[0]})', AnnotationWarning)
+        return data_list
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
         """One image and its persons; raises ValueError naming the bad annotation."""
         img_info = raw_data_info['raw_img_info']
         ann_info = raw_data_info['raw_ann_info']
         num_keypoints = self.metainfo['num_keypoints']
+        if not (img_info.get('width', 0) > 0 and img_info.get('height', 0) > 0):
+            raise ValueError(
+                f'{self.ann_file}: image id {img_info["img_id"]} ({img_info["file_name"]}) has '
+                f'width={img_info.get("width")}, height={img_info.get("height")}; both must be '
+                'positive')
+        corrections = getattr(self, '_corrections', dict(degenerate_box=[], num_keypoints=[]))
 
         data_info = dict(
             img_path=osp.join(self.data_prefix.get('img', ''), img_info['file_name']),
@@ -116,7 +146,9 @@ class CocoKeypointDataset(CocoDataset):
                      f'{img_info["img_id"]} ({img_info["file_name"]})')
             x, y, w, h = ann['bbox']
             if w < 1 or h < 1 or ann.get('area', w * h) <= 0:
-                continue  # degenerate box: no person to learn from (mmdet skips them too)
+                # No person to learn from (mmdet leaves such boxes out too).
+                corrections['degenerate_box'].append(f'{where}: bbox {ann["bbox"]}')
+                continue
             raw_keypoints = ann.get('keypoints')
             if raw_keypoints is None:
                 raw_keypoints = [0.0] * (3 * num_keypoints)
@@ -127,6 +159,10 @@ class CocoKeypointDataset(CocoDataset):
                     f'{self.metainfo.get("dataset_name", "")!r})')
             keypoints = np.asarray(raw_keypoints, dtype=np.float32).reshape(num_keypoints, 3)
             visible = (keypoints[:, 2] > 0).astype(np.float32)
+            if 'num_keypoints' in ann and int(ann['num_keypoints']) != int(visible.sum()):
+                corrections['num_keypoints'].append(
+                    f'{where}: num_keypoints={ann["num_keypoints"]}, {int(visible.sum())} '
+                    'labelled')
             coords = np.where(visible[:, None] > 0, keypoints[:, :2] + 0.5, 0.0)
             instances.append(
                 dict(

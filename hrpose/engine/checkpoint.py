@@ -6,7 +6,11 @@ every checkpoint it saves: the ``MessageHub`` state holds ``HistoryBuffer`` obje
 histories are numpy arrays, and numpy scalars appear in the runtime info. Without them,
 ``--resume`` and ``load_from`` fail with ``UnpicklingError: Weights only load failed``.
 
-Only those exact types are allow-listed; torch's safety stays on for everything else.
+Only those exact types are allow-listed; torch's safety stays on for everything else. A
+checkpoint that holds anything else is refused with :class:`UnsafeCheckpointError`, which
+names the file and the refused type; the tools' ``--unsafe-load`` flag (or
+``allow_unsafe_checkpoint_loading()``) loads it with ``weights_only=False`` for a file the user
+trusts.
 
 One more thing stands in the way: ``HistoryBuffer.__getstate__`` adds the class-level
 statistics functions (``HistoryBuffer.min``, ``.max``, ...) to every pickled buffer, and
@@ -16,10 +20,17 @@ object to arbitrary code, so instead the buffers are pickled without those funct
 are registered on the class when mmengine is imported, so nothing is lost.
 """
 import importlib
+import os.path as osp
+import pickle
+import re
 import warnings
 from typing import List, Tuple
 
 import torch
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .resume import is_complete_checkpoint
 
 # (module, attribute). numpy 2 moved ``numpy.core`` to ``numpy._core``; both spellings are
 # listed because a checkpoint written under one numpy names the module it was written with.
@@ -80,3 +91,58 @@ def register_checkpoint_safe_globals() -> None:
     from mmengine.logging import HistoryBuffer
     HistoryBuffer.__getstate__ = _history_buffer_state
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds Python objects outside the allow-list of safe types."""
+
+
+_unsafe_loading = False
+
+
+def allow_unsafe_checkpoint_loading(allow: bool = True) -> None:
+    """Load local checkpoints with ``weights_only=False`` (only for files you trust: unpickling
+    arbitrary objects can run arbitrary code). Set by the tools' ``--unsafe-load`` flag."""
+    global _unsafe_loading
+    _unsafe_loading = allow
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """mmengine's loader for local paths, with errors that say what is wrong with the file.
+
+    Args:
+        filename: path of a ``torch.save`` file.
+        map_location: as for :func:`torch.load`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is truncated or is not a ``torch.save`` archive.
+        UnsafeCheckpointError: it holds a type outside the allow-list and unsafe loading is off.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    if not is_complete_checkpoint(filename):
+        raise ValueError(f'checkpoint {filename} is truncated or is not a torch.save file '
+                         '(no zip directory at its end); if a run was killed while saving, '
+                         'resume from the checkpoint before it')
+    if _unsafe_loading:
+        print_log(f'loading {filename} with weights_only=False (--unsafe-load): only do this '
+                  'for checkpoints from a source you trust', logger='current', level=30)
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+        what = f'`{refused.group(1)}`' if refused else 'a Python object'
+        raise UnsafeCheckpointError(
+            f'refused to load checkpoint {filename}: it holds {what}, which is not on the '
+            'allow-list of checkpoint types (tensors, numpy arrays, mmengine HistoryBuffer). '
+            'Unpickling other objects can run arbitrary code. If you trust the file, pass '
+            '--unsafe-load to the tool (unsafe_load=True in hrpose.apis.init_model).') from None
+
+
+def register_local_checkpoint_loader() -> None:
+    """Route mmengine's loading of local checkpoint paths through
+    :func:`load_local_checkpoint`. Idempotent."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)

@@ -1,9 +1,18 @@
-"""The two-stage keypoint detector: mmdet's TwoStageDetector plus the flip test."""
+"""The two-stage keypoint detector: mmdet's TwoStageDetector plus the flip test and a guard
+against non-finite losses."""
+from typing import Dict, Tuple
+
+import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
+from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
 from hrpose.registry import MODELS
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss term became NaN or Inf."""
 
 
 @MODELS.register_module()
@@ -14,7 +23,50 @@ class KeypointTwoStageDetector(TwoStageDetector):
     ``test_cfg.rcnn.flip_test=True``: the mirrored batch also goes through the backbone and
     neck, and its features reach the RoI head, which averages each person's heatmaps with
     those of its mirror image.
+
+    In training, every loss term is checked before the backward pass. A NaN or Inf stops
+    training with :class:`NonFiniteLossError` naming the iteration and the loss terms, before
+    the weights or any checkpoint are touched (``non_finite_loss='error'``, the default), or
+    the step is skipped with a logged warning (``non_finite_loss='skip'``): the batch then
+    contributes zero gradients.
+
+    Args:
+        non_finite_loss: 'error' or 'skip'.
+        *args, **kwargs: mmdet ``TwoStageDetector`` arguments.
     """
+
+    def __init__(self, *args, non_finite_loss: str = 'error', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if non_finite_loss not in ('error', 'skip'):
+            raise ValueError(f"model.non_finite_loss must be 'error' or 'skip', got "
+                             f'{non_finite_loss!r}')
+        self.non_finite_loss = non_finite_loss
+        self.skipped_steps = 0
+
+    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """mmengine's sum of the loss terms, after checking that each one is finite."""
+        loss, log_vars = super().parse_losses(losses)
+        bad_terms = {name: float(value) for name, value in log_vars.items()
+                     if name != 'loss' and not torch.isfinite(value).all()}
+        if not bad_terms and torch.isfinite(loss):
+            return loss, log_vars
+        # The runner's 0-based iteration counter; logs show it 1-based.
+        iteration = MessageHub.get_current_instance().get_info('iter', -1) + 1
+        terms = ', '.join(f'{name}={value}' for name, value in bad_terms.items()) or \
+            f'loss={float(loss)}'
+        if self.non_finite_loss == 'error':
+            raise NonFiniteLossError(
+                f'iteration {iteration}: non-finite loss ({terms}). Training stopped before '
+                'the update, so the checkpoints on disk hold finite weights. Lower the '
+                'learning rate, check the data of this batch, or set '
+                "model.non_finite_loss='skip' to skip such steps.")
+        self.skipped_steps += 1
+        print_log(f'iteration {iteration}: non-finite loss ({terms}); step skipped '
+                  f'({self.skipped_steps} so far)', logger='current', level=30)
+        # A zero that reaches every trainable parameter: no NaN flows back, and distributed
+        # gradient reduction still sees a gradient for each parameter.
+        zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+        return zero, log_vars
 
     def predict(self,
                 batch_inputs: Tensor,

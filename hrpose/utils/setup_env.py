@@ -55,10 +55,14 @@ def apply_common_args(cfg: Config, args) -> None:
         cfg.work_dir = os.path.join('./work_dirs', config_name)
     cfg.launcher = args.launcher
     prepare_distributed(cfg, args.launcher)
+    if getattr(args, 'unsafe_load', False):
+        from hrpose.engine import allow_unsafe_checkpoint_loading
+        allow_unsafe_checkpoint_loading()
 
 
 def add_common_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
-    """``--cfg-options``, ``--launcher`` and ``--local_rank``, shared by train and test."""
+    """``--cfg-options``, ``--launcher``, ``--unsafe-load`` and ``--local_rank``, shared by
+    train and test."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -69,6 +73,11 @@ def add_common_args(parser: argparse.ArgumentParser, cfg_options_example: str) -
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='load checkpoints that hold types outside the allow-list (weights_only=False); '
+        'only for files from a source you trust, since unpickling can run arbitrary code')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 

@@ -1,0 +1,57 @@
+"""Hooks that make interrupted training resumable exactly."""
+import random
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+
+from hrpose.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Saves the random number generators' states in every checkpoint and restores them on
+    resume, so a resumed run draws the same random numbers as an uninterrupted one.
+
+    mmengine re-seeds on resume, which replays the data order (the sampler has its own
+    seeded generator and the skipped batches are loaded again) but restarts the global torch
+    generator, which the proposal samplers of the RPN and RoI head draw from. Restoring it
+    makes the losses after ``--resume`` match those of a run that was never stopped.
+
+    The numpy and Python generators are restored only when ``restore_host_generators`` is
+    True: with ``num_workers=0`` the data pipeline draws from them in the main process and
+    mmengine replays the skipped batches after resuming, which already brings them to the
+    right state.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, restore_host_generators: bool = False) -> None:
+        self.restore_host_generators = restore_host_generators
+        self._resumed_state = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
+                     python=random.getstate())
+        if torch.cuda.is_available():
+            state['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint['random_state'] = state
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Only a resumed run continues a random sequence; `load_from` starts a new one.
+        if runner._resume:
+            self._resumed_state = checkpoint.get('random_state')
+
+    def before_train(self, runner) -> None:
+        # Applied here rather than on load: the Runner may re-seed after loading (when the
+        # config's seed differs from the checkpoint's).
+        state, self._resumed_state = self._resumed_state, None
+        if state is None:
+            return
+        torch.set_rng_state(state['torch'].cpu())
+        if 'cuda' in state and torch.cuda.is_available() and \
+                len(state['cuda']) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+        if self.restore_host_generators:
+            np.random.set_state(state['numpy'])
+            random.setstate(state['python'])

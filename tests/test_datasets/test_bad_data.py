@@ -1,0 +1,171 @@
+"""Bad images and annotations end in an error that names the image, or a logged skip."""
+import json
+import os.path as osp
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from hrpose.datasets import AnnotationWarning, CocoKeypointDataset
+from hrpose.datasets.transforms import BadImageError, LoadImageFromFile
+from hrpose.datasets.transforms.loading import find_truncation
+from hrpose.registry import TRANSFORMS
+from tests.conftest import COCO_METAINFO
+
+IMAGE = '000000000785.jpg'  # image id 785, 640x425, one person with 17 keypoints
+
+
+@pytest.fixture(autouse=True)
+def hrpose_scope():
+    init_default_scope('hrpose')
+
+
+def write_dataset(tmp_path, shared_data, edit_image=None, edit_annotation=None,
+                  image_bytes=None, pipeline=None, **kwargs):
+    """A one-image copy of the COCO sample in ``tmp_path``, edited as asked."""
+    with open(osp.join(shared_data, 'coco', 'test_coco.json')) as f:
+        coco = json.load(f)
+    coco['images'] = [im for im in coco['images'] if im['file_name'] == IMAGE]
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] == 785]
+    if edit_image:
+        edit_image(coco['images'][0])
+    if edit_annotation:
+        edit_annotation(coco['annotations'][0])
+    (tmp_path / 'ann.json').write_text(json.dumps(coco))
+    if image_bytes is None:
+        shutil.copy(osp.join(shared_data, 'coco', IMAGE), tmp_path / IMAGE)
+    else:
+        (tmp_path / IMAGE).write_bytes(image_bytes)
+    return CocoKeypointDataset(
+        data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img=''),
+        metainfo=COCO_METAINFO, pipeline=pipeline or [dict(type='LoadImageFromFile')],
+        **kwargs)
+
+
+def jpeg_bytes(shared_data):
+    with open(osp.join(shared_data, 'coco', IMAGE), 'rb') as f:
+        return f.read()
+
+
+def test_config_name_builds_the_checking_loader():
+    assert TRANSFORMS.get('LoadImageFromFile') is LoadImageFromFile
+
+
+def test_whole_image_loads_at_its_annotated_size(tmp_path, shared_data):
+    results = write_dataset(tmp_path, shared_data)[0]
+    assert results['img'].shape == (425, 640, 3)
+
+
+@pytest.mark.parametrize('case, content, error, message', [
+    ('missing', None, FileNotFoundError, 'no such file'),
+    ('empty', b'', BadImageError, r'empty \(0 bytes\)'),
+    ('truncated', 'half', BadImageError, 'truncated'),
+    ('garbage', b'not an image' * 50, BadImageError, 'do not decode'),
+])
+def test_bad_image_error_names_the_image_and_the_problem(tmp_path, shared_data, case,
+                                                         content, error, message):
+    if content == 'half':
+        data = jpeg_bytes(shared_data)
+        content = data[:len(data) // 2]
+    dataset = write_dataset(tmp_path, shared_data,
+                            image_bytes=b'x' if content is None else content)
+    if case == 'missing':
+        (tmp_path / IMAGE).unlink()
+    with pytest.raises(error, match=message) as info:
+        dataset[0]
+    assert 'image id 785' in str(info.value) and IMAGE in str(info.value)
+
+
+def test_truncation_is_found_in_jpeg_and_png_but_not_in_whole_files(shared_data):
+    import cv2
+    data = jpeg_bytes(shared_data)
+    assert find_truncation(data) is None
+    assert 'JPEG' in find_truncation(data[:-1000])
+    png = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    assert find_truncation(png) is None
+    assert 'PNG' in find_truncation(png[:-20])
+
+
+def test_bad_image_can_be_skipped_with_a_logged_warning(tmp_path, shared_data):
+    loader = LoadImageFromFile(on_bad_image='skip')
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    assert loader(dict(img_path=str(tmp_path / 'empty.jpg'), img_id=7)) is None
+    with pytest.raises(ValueError, match='on_bad_image'):
+        LoadImageFromFile(on_bad_image='ignore')
+
+
+def test_training_dataset_draws_another_image_for_a_skipped_one(tmp_path, shared_data):
+    dataset = write_dataset(tmp_path, shared_data,
+                            pipeline=[dict(type='LoadImageFromFile', on_bad_image='skip')])
+    # Two entries: the broken image, and the same annotations on a whole copy.
+    (tmp_path / 'broken.jpg').write_bytes(b'')
+    good, broken = dataset.get_data_info(0), dict(dataset.get_data_info(0))
+    broken['img_path'] = str(tmp_path / 'broken.jpg')
+    dataset.data_list = [broken, good]
+    dataset._serialized = False
+    np.random.seed(0)
+    assert dataset[0]['img_path'].endswith(IMAGE)
+
+
+@pytest.mark.parametrize('width, height', [(0, 425), (640, -1)])
+def test_zero_size_image_in_the_json_is_refused(tmp_path, shared_data, width, height):
+    def edit(image):
+        image['width'], image['height'] = width, height
+
+    with pytest.raises(ValueError, match=r'image id 785 .*must be\s+positive'):
+        write_dataset(tmp_path, shared_data, edit_image=edit)
+
+
+def test_wrong_num_keypoints_warns_once_and_the_flags_are_used(tmp_path, shared_data):
+    def edit(ann):
+        ann['num_keypoints'] = 3  # it has 17 labelled keypoints
+
+    with pytest.warns(AnnotationWarning, match=r'1 annotation\(s\).*annotation id 442619.*'
+                      r'num_keypoints=3, 17 labelled') as record:
+        dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit)
+    assert len([w for w in record if w.category is AnnotationWarning]) == 1
+    assert dataset.get_data_info(0)['instances'][0]['keypoints_visible'].sum() == 17
+
+
+@pytest.mark.parametrize('bbox', [[280.0, 44.0, 0.0, 100.0], [280.0, 44.0, -20.0, -5.0]])
+def test_zero_area_and_negative_boxes_are_left_out_with_a_warning(tmp_path, shared_data, bbox):
+    def edit(ann):
+        ann['bbox'] = bbox
+
+    with pytest.warns(AnnotationWarning, match='annotation id 442619.*zero or negative|'
+                      'zero or negative.*annotation id 442619'):
+        dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit,
+                                filter_cfg=dict(filter_empty_gt=False))
+    assert dataset.get_data_info(0)['instances'] == []
+
+
+def test_clean_annotations_give_no_warning(tmp_path, shared_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', AnnotationWarning)
+        write_dataset(tmp_path, shared_data)
+
+
+def test_keypoints_outside_the_image_and_box_are_kept_and_weighted_out_of_the_heatmap(
+        tmp_path, shared_data):
+    from hrpose.codecs import MSRAHeatmap
+
+    def edit(ann):
+        ann['keypoints'][0:3] = [-50, -40, 2]      # nose: outside the image
+        ann['keypoints'][3:6] = [600, 420, 2]      # left eye: in the image, outside the box
+
+    dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit)
+    instance = dataset.get_data_info(0)['instances'][0]
+    np.testing.assert_allclose(instance['keypoints'][:2], [[-49.5, -39.5], [600.5, 420.5]])
+    assert instance['keypoints_visible'][:2].tolist() == [1, 1]
+
+    codec = MSRAHeatmap(heatmap_size=(48, 64), sigma=2.0)
+    box = torch.tensor([instance['bbox']], dtype=torch.float32)
+    rois = codec.expand_rois(box)
+    targets, weights = codec.encode(torch.from_numpy(instance['keypoints'])[None],
+                                    torch.from_numpy(instance['keypoints_visible'])[None], rois)
+    assert torch.isfinite(targets).all()
+    assert weights[0, :2].tolist() == [0.0, 0.0]      # outside the RoI: no target
+    assert weights[0, 2:].sum() == 15                 # the others still count
