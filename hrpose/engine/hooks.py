@@ -18,6 +18,11 @@ class RandomStateHook(Hook):
     generator, which the proposal samplers of the RPN and RoI head draw from. Restoring it
     makes the losses after ``--resume`` match those of a run that was never stopped.
 
+    Each new pass over the training data draws a seed for the loader's workers; by default it
+    comes from the global torch generator, and a resumed run makes those draws at other
+    moments (while skipping the batches already used). The training dataloader therefore gets
+    a generator of its own, seeded from the run's seed, in every run.
+
     The numpy and Python generators are restored only when ``restore_host_generators`` is
     True: with ``num_workers=0`` the data pipeline draws from them in the main process and
     mmengine replays the skipped batches after resuming, which already brings them to the
@@ -43,6 +48,10 @@ class RandomStateHook(Hook):
             self._resumed_state = checkpoint.get('random_state')
 
     def before_train(self, runner) -> None:
+        loader = getattr(runner.train_loop, 'dataloader', None)
+        if loader is not None and getattr(loader, 'generator', None) is None:
+            seed = runner.seed if runner.seed is not None else 0
+            loader.generator = torch.Generator().manual_seed(int(seed))
         # Applied here rather than on load: the Runner may re-seed after loading (when the
         # config's seed differs from the checkpoint's).
         state, self._resumed_state = self._resumed_state, None

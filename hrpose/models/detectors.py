@@ -46,7 +46,7 @@ class KeypointTwoStageDetector(TwoStageDetector):
     def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         """mmengine's sum of the loss terms, after checking that each one is finite."""
         loss, log_vars = super().parse_losses(losses)
-        bad_terms = {name: float(value) for name, value in log_vars.items()
+        bad_terms = {name: float(value.detach()) for name, value in log_vars.items()
                      if name != 'loss' and not torch.isfinite(value).all()}
         if not bad_terms and torch.isfinite(loss):
             return loss, log_vars

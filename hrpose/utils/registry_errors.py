@@ -6,7 +6,7 @@ from typing import Iterator, List, Optional
 
 from mmengine.registry import Registry
 
-_UNKNOWN_TYPE = re.compile(r'(\S+) is not in the (\S+?)::(.+?) registry')
+_UNKNOWN_TYPE = re.compile(r'([\w.]+) is not in the ([\w.]+)::(.+?) registry')
 
 
 class UnknownTypeError(KeyError):
