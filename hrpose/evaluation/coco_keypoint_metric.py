@@ -3,7 +3,7 @@ import contextlib
 import io
 import json
 import os.path as osp
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -106,12 +106,30 @@ class CocoKeypointMetric(BaseMetric):
                          keypoints=coco_kpts.reshape(-1).round(3).tolist(), score=float(score)))
         return dict(keypoints=keypoint_dets, bbox=bbox_dets)
 
+    @staticmethod
+    def check_image_coverage(results: List[dict], coco_gt: COCO) -> None:
+        """Each image is evaluated once: a duplicate (e.g. from padding the dataset to split
+        it across processes) would count its persons twice, so it is an error; images without
+        a result are logged, since they count as missed."""
+        counts = Counter(res['img_id'] for res in results)
+        repeated = {img_id: n for img_id, n in counts.items() if n > 1}
+        if repeated:
+            raise RuntimeError(f'{len(repeated)} image(s) have more than one result, e.g. image '
+                               f'id {next(iter(repeated))} x{next(iter(repeated.values()))}: '
+                               'the gathered results of the processes overlap')
+        missing = set(coco_gt.getImgIds()) - set(counts)
+        if missing:
+            MMLogger.get_current_instance().warning(
+                f'{len(missing)} of {len(coco_gt.getImgIds())} annotated images have no result '
+                f'(e.g. image id {min(missing)}); their persons count as missed')
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         logger = MMLogger.get_current_instance()
         with get_local_path(self.ann_file) as local_path:
             with contextlib.redirect_stdout(io.StringIO()):
                 coco_gt = COCO(local_path)
         fill_missing_areas(coco_gt)
+        self.check_image_coverage(results, coco_gt)
         category_id = coco_gt.getCatIds(catNms=['person']) or coco_gt.getCatIds()
         dets = self.results_to_coco(results, category_id[0])
         if self.outfile_prefix is not None:

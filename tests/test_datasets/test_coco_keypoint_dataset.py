@@ -82,6 +82,7 @@ def test_malformed_json_names_the_file(tmp_path, shared_data):
 
 @pytest.mark.parametrize('change, message', [
     (dict(sigmas=[0.1] * 16), 'metainfo.sigmas has 16 entries'),
+    (dict(flip_indices=list(range(16))), 'metainfo.flip_indices has 16 entries'),
     (dict(flip_indices=[0] * 17), 'flip_indices must be a permutation'),
     (dict(skeleton=[[0, 17]]), 'skeleton link'),
 ])

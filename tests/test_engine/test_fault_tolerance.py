@@ -186,6 +186,32 @@ def test_unknown_non_finite_policy_is_refused(tmp_path, synthetic_root):
         tiny_runner(tmp_path, synthetic_root, max_iters=1, non_finite_loss='ignore')
 
 
+# ---------------------------------------------------------------- data without keypoints
+
+@pytest.mark.slow
+def test_training_goes_on_through_batches_without_any_keypoint(tmp_path, synthetic_root):
+    """One image without persons, the others with persons but no labelled keypoint."""
+    with open(osp.join(synthetic_root, 'annotations', 'person_keypoints_train.json')) as f:
+        coco = json.load(f)
+    first_image = coco['images'][0]['id']
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] != first_image]
+    for ann in coco['annotations']:
+        ann['keypoints'] = [0] * len(ann['keypoints'])
+        ann['num_keypoints'] = 0
+    ann_file = tmp_path / 'no_keypoints.json'
+    ann_file.write_text(json.dumps(coco))
+
+    runner = tiny_runner(tmp_path / 'work', synthetic_root, max_iters=3)
+    runner.cfg.train_dataloader.dataset.ann_file = str(ann_file)
+    runner.cfg.train_dataloader.dataset.filter_cfg.filter_empty_gt = False
+    runner = Runner.from_cfg(runner.cfg)
+    assert len(runner.train_dataloader.dataset) == len(coco['images'])
+    runner.train()
+    keypoint_losses, _ = runner.message_hub.get_scalar('train/loss_keypoint').data
+    assert len(keypoint_losses) == 3 and (keypoint_losses == 0).all()
+    assert all(torch.isfinite(p).all() for p in runner.model.parameters())
+
+
 # ---------------------------------------------------------------- SIGKILL and resume
 
 def logged_losses(work_dir: str) -> dict:

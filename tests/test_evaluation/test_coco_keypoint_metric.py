@@ -114,3 +114,12 @@ def test_keypoint_count_mismatch_is_explained(shared_data):
     metric.process({}, noisy_predictions(ann_file, 17, seed=0))
     with pytest.raises(ValueError, match='K=17 keypoints but the dataset metainfo has 14'):
         metric.evaluate(4)
+
+
+def test_an_image_evaluated_twice_is_refused(shared_data):
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(osp.join(shared_data, 'coco', 'test_coco.json'))
+    results = [dict(img_id=i) for i in coco_gt.getImgIds()]
+    CocoKeypointMetric.check_image_coverage(results, coco_gt)  # each once: fine
+    with pytest.raises(RuntimeError, match=r'image id 785 x2: the gathered results'):
+        CocoKeypointMetric.check_image_coverage(results + [dict(img_id=785)], coco_gt)
