@@ -10,7 +10,8 @@ import pytest
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
                             'hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
-COCO_METAINFO = dict(from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))
+COCO_METAINFO = dict(
+    from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))
 CROWDPOSE_METAINFO = dict(
     from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/crowdpose.py'))
 
@@ -87,5 +88,6 @@ def run_tool(args: Sequence[str], env: Dict[str, str] = None,
                           text=True, timeout=timeout)
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
-                    f'--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}')
+                    f'--- stdout ---\n{proc.stdout[-6000:]}\n'
+                    f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc

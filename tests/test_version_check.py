@@ -17,7 +17,8 @@ def test_wrong_mmcv_version_names_the_fix(monkeypatch):
         return '2.2.0' if name == 'mmcv' else real_version(name)
 
     monkeypatch.setattr(hrpose, '_installed_version', fake_version)
-    with pytest.raises(ImportError, match=r'mmcv 2\.2\.0 is installed.*mmcv>=2\.0\.0rc4,<2\.2\.0.*make install'):
+    expected = r'mmcv 2\.2\.0 is installed.*mmcv>=2\.0\.0rc4,<2\.2\.0.*make install'
+    with pytest.raises(ImportError, match=expected):
         hrpose._check_dependencies()
 
 

@@ -5,6 +5,7 @@ from .refinement import (blurred_neighbourhood, dark_offset, gaussian_kernel, he
                          quarter_offset, sample_at)
 
 __all__ = [
-    'MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap', 'OneHotHeatmap', 'blurred_neighbourhood', 'dark_offset',
+    'MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap', 'OneHotHeatmap',
+    'blurred_neighbourhood', 'dark_offset',
     'gaussian_kernel', 'heatmap_argmax', 'quarter_offset', 'sample_at'
 ]

@@ -6,7 +6,6 @@ with the centre of pixel ``(j, i)`` at ``p = (j, i)``.
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 

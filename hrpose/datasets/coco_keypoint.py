@@ -12,6 +12,8 @@ from hrpose.registry import DATASETS
 
 # Keys a keypoint metainfo must have, each a list with one entry per keypoint.
 _PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
+
+
 class AnnotationWarning(UserWarning):
     """Annotations that were used with a correction or left out; the message says which."""
 

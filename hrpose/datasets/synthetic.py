@@ -102,7 +102,8 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
         x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
         if rng.random() < 0.5:
-            x1, y1 = x0 + int(rng.integers(10, width // 3)), y0 + int(rng.integers(10, height // 3))
+            x1 = x0 + int(rng.integers(10, width // 3))
+            y1 = y0 + int(rng.integers(10, height // 3))
             cv2.rectangle(image, (x0, y0), (x1, y1), colour, -1)
         else:
             axes = (int(rng.integers(5, width // 6)), int(rng.integers(5, height // 6)))

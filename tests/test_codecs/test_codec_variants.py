@@ -51,9 +51,8 @@ def test_unbiased_codecs_beat_msra_quantisation(name):
     assert error < msra_error / 10
 
 
-@pytest.mark.parametrize('name, numpy_decode', [('msra', msra_decode_numpy),
-                                                 ('dark', dark_decode_numpy),
-                                                 ('udp', udp_decode_numpy)])
+@pytest.mark.parametrize('name, numpy_decode', [
+    ('msra', msra_decode_numpy), ('dark', dark_decode_numpy), ('udp', udp_decode_numpy)])
 def test_decode_agrees_with_per_instance_numpy(name, numpy_decode):
     heatmaps, rois = random_heatmaps(12, seed=3)
     decoded, _ = CODECS[name]().decode(heatmaps, rois)

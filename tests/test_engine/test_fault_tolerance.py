@@ -228,8 +228,8 @@ def logged_losses(work_dir: str) -> dict:
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(tmp_path,
-                                                                       synthetic_root):
+def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
+        tmp_path, synthetic_root):
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     uninterrupted = str(tmp_path / 'uninterrupted')
     subprocess.run(train_args(uninterrupted, synthetic_root, max_iters=8), cwd=REPO_ROOT,

@@ -87,8 +87,8 @@ def test_soft_oks_nms_decays_the_duplicate():
                                 soft=True, sigma=0.3)
     assert keep.tolist() == [0, 2, 1]
     oks = keypoint_oks(keypoints[:1], keypoints[1:2], areas[:1], COCO_SIGMAS).item()
-    assert kept_scores[2].item() == pytest.approx(0.8 * torch.exp(torch.tensor(-oks**2 / 0.3)).item(),
-                                                  rel=1e-5)
+    decayed = 0.8 * torch.exp(torch.tensor(-oks**2 / 0.3)).item()
+    assert kept_scores[2].item() == pytest.approx(decayed, rel=1e-5)
 
 
 def test_soft_nms_keeps_overlapping_people_that_hard_nms_drops():

@@ -29,7 +29,8 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
     options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
     options[-1] = 'default_hooks.logger.interval=25'
     # The training set is wrapped in a RepeatDataset.
-    options[0] = options[0].replace('train_dataloader.dataset.', 'train_dataloader.dataset.dataset.')
+    options[0] = options[0].replace('train_dataloader.dataset.',
+                                    'train_dataloader.dataset.dataset.')
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options], timeout=1800)
     out_prefix = str(tmp_path / 'results')

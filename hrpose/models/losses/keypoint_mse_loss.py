@@ -1,5 +1,4 @@
 """Weighted mean squared error between predicted and target heatmaps."""
-import torch
 import torch.nn as nn
 from torch import Tensor
 
