@@ -1,7 +1,7 @@
 """Evaluate a trained detector: COCO keypoint AP and box AP with the config's evaluator.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-        [--cfg-options key=value ...] [--launcher pytorch] [--unsafe-load]
+        [--show-dir DIR] [--cfg-options key=value ...] [--launcher pytorch] [--unsafe-load]
 
 CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file that
 training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
@@ -26,6 +26,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='folder for the evaluation logs')
     parser.add_argument(
         '--out', help='dump the raw predictions to this pickle file (.pkl)')
+    parser.add_argument(
+        '--show-dir',
+        help='draw ground truth (left) and predictions (right) of every test image into this '
+        'folder, relative to the run folder in the work dir')
+    parser.add_argument(
+        '--show-score-thr', type=float, default=0.3, help='lowest person score drawn')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
 
@@ -48,6 +54,11 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     apply_common_args(cfg, args)
     cfg.load_from = resolve_checkpoint(args.checkpoint)
+
+    if args.show_dir is not None:
+        cfg.default_hooks.visualization = dict(
+            type='DetVisualizationHook', draw=True, test_out_dir=args.show_dir,
+            score_thr=args.show_score_thr)
 
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

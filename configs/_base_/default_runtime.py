@@ -18,8 +18,10 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Add dict(type='TensorboardVisBackend') to log scalars and images for TensorBoard too.
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# Boxes, skeletons and keypoints; `tools/test.py --show-dir DIR` draws GT | prediction pairs.
+visualizer = dict(type='KeypointLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

@@ -19,12 +19,13 @@ Allow-listing ``builtins.getattr`` would let a crafted checkpoint walk from any 
 object to arbitrary code, so instead the buffers are pickled without those functions: they
 are registered on the class when mmengine is imported, so nothing is lost.
 """
+import contextlib
 import importlib
 import os.path as osp
 import pickle
 import re
 import warnings
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -105,6 +106,17 @@ def allow_unsafe_checkpoint_loading(allow: bool = True) -> None:
     arbitrary objects can run arbitrary code). Set by the tools' ``--unsafe-load`` flag."""
     global _unsafe_loading
     _unsafe_loading = allow
+
+
+@contextlib.contextmanager
+def unsafe_checkpoint_loading(allow: bool) -> Iterator[None]:
+    """Within the block, unsafe loading is on (``allow=True``) or as it was before."""
+    previous = _unsafe_loading
+    allow_unsafe_checkpoint_loading(allow or previous)
+    try:
+        yield
+    finally:
+        allow_unsafe_checkpoint_loading(previous)
 
 
 def load_local_checkpoint(filename: str, map_location=None):

@@ -1,0 +1,156 @@
+"""Two-line use: ``model = init_model(config, checkpoint)``; ``inference_keypoints(model, img)``.
+
+Results come back in image pixel coordinates as COCO writes them: the centre of the first
+pixel is x = 0 (hrpose's internal coordinates, where pixel i spans [i, i+1), are shifted by
+-0.5 on the way out).
+"""
+import copy
+import glob
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
+from hrpose.engine import unsafe_checkpoint_loading
+from hrpose.registry import MODELS
+
+ImageInput = Union[str, np.ndarray]
+_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# Transforms that read annotations: inference has none.
+_ANNOTATION_TRANSFORMS = ('LoadKeypointAnnotations', 'LoadAnnotations', 'mmdet.LoadAnnotations')
+
+
+def resolve_config(config: Union[str, Config]) -> Config:
+    """A Config from a Config, a config file path, or a config name such as
+    ``'hrpose_hrnet-w32_hrfpn_1x_coco'`` (looked up under the repository's ``configs/``)."""
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    if osp.isfile(config):
+        return Config.fromfile(config)
+    name = osp.splitext(osp.basename(config))[0]
+    found = sorted(glob.glob(osp.join(_REPO_ROOT, 'configs', '**', f'{name}.py'),
+                             recursive=True))
+    if not found:
+        raise FileNotFoundError(f'config {config!r} is neither a file nor the name of a config '
+                                f'under {osp.join(_REPO_ROOT, "configs")}')
+    return Config.fromfile(found[0])
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None,
+               unsafe_load: bool = False) -> nn.Module:
+    """Build a detector from a config and load its weights, ready for inference.
+
+    Args:
+        config: a config file, a config name, or a Config.
+        checkpoint: weights to load (a local ``.pth``); None keeps random weights.
+        device: 'cpu', 'cuda', 'cuda:1', ...
+        cfg_options: config overrides, e.g. ``{'model.test_cfg.rcnn.flip_test': True}``.
+        unsafe_load: allow a checkpoint with types outside the allow-list (trusted files only).
+
+    Returns:
+        nn.Module: the model in eval mode, with ``cfg`` (the config) and ``dataset_meta``
+        (keypoint names, skeleton, flip indices, sigmas, colours) attached.
+    """
+    cfg = resolve_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'hrpose'))
+    # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
+    if cfg.model.get('backbone', {}).get('init_cfg') is not None:
+        cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+
+    dataset_meta = None
+    if checkpoint is not None:
+        with unsafe_checkpoint_loading(unsafe_load):
+            loaded = load_checkpoint(model, checkpoint, map_location='cpu')
+        dataset_meta = loaded.get('meta', {}).get('dataset_meta')
+    dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
+    if dataset_cfg.get('metainfo') is not None:
+        # The config's metainfo is authoritative; the checkpoint's is the fallback.
+        dataset_meta = load_keypoint_metainfo(dataset_cfg.metainfo)
+    if dataset_meta is None:
+        raise ValueError('no keypoint metainfo: the config has no '
+                         'test_dataloader.dataset.metainfo and the checkpoint no dataset_meta')
+    model.dataset_meta = dataset_meta
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:
+    """The config's test pipeline without annotation loading; for arrays, the image comes
+    from ``results['img']`` instead of a file."""
+    pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    pipeline = [t for t in pipeline if t['type'] not in _ANNOTATION_TRANSFORMS]
+    if from_array:
+        if pipeline[0]['type'] != 'LoadImageFromFile':
+            raise ValueError(f'the test pipeline must start with LoadImageFromFile, got '
+                             f'{pipeline[0]["type"]}')
+        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
+    return Compose(pipeline)
+
+
+def _prepare(model: nn.Module, image: ImageInput, index: int, pipelines: dict) -> dict:
+    meta = model.dataset_meta
+    from_array = isinstance(image, np.ndarray)
+    if from_array not in pipelines:
+        pipelines[from_array] = build_test_pipeline(model.cfg, from_array)
+    results = dict(img_id=index, flip_indices=list(meta['flip_indices']),
+                   keypoint_sigmas=list(meta['sigmas']))
+    if from_array:
+        results['img'] = image
+    else:
+        results['img_path'] = image
+    return pipelines[from_array](results)
+
+
+def predictions_to_arrays(pred_instances) -> Dict[str, np.ndarray]:
+    """Plain arrays from a data sample's ``pred_instances``: ``bboxes`` (N, 4) x1 y1 x2 y2,
+    ``scores`` (N,), ``keypoints`` (N, K, 2) in pixel coordinates (first pixel's centre at
+    0), ``keypoint_scores`` (N, K)."""
+    instances = pred_instances.cpu()
+    return dict(
+        bboxes=instances.bboxes.numpy().astype(np.float32),
+        scores=instances.scores.numpy().astype(np.float32),
+        keypoints=(instances.keypoints - 0.5).numpy().astype(np.float32),
+        keypoint_scores=instances.keypoint_scores.numpy().astype(np.float32))
+
+
+@torch.no_grad()
+def inference_keypoints(model: nn.Module,
+                        images: Union[ImageInput, Sequence[ImageInput]],
+                        batch_size: int = 1,
+                        return_datasamples: bool = False) -> Union[Dict, List]:
+    """Detect every person and their keypoints.
+
+    Args:
+        model: from :func:`init_model`.
+        images: an image path, an (H, W, 3) BGR uint8 array, or a list of them.
+        batch_size: images per forward pass.
+        return_datasamples: return mmdet ``DetDataSample`` objects instead of arrays.
+
+    Returns:
+        For one image, a dict of arrays (see :func:`predictions_to_arrays`); for a list, a
+        list of them in the same order.
+    """
+    single = isinstance(images, (str, np.ndarray))
+    images = [images] if single else list(images)
+    pipelines: dict = {}
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = [_prepare(model, image, start + i, pipelines)
+                 for i, image in enumerate(images[start:start + batch_size])]
+        samples = model.test_step(pseudo_collate(batch))
+        outputs += samples if return_datasamples else [
+            predictions_to_arrays(s.pred_instances) for s in samples]
+    return outputs[0] if single else outputs

@@ -1,0 +1,141 @@
+"""``KeypointInferencer``: images in; predictions, drawings and JSON out."""
+import glob
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+from mmengine.utils import ProgressBar
+
+from hrpose.visualization import KeypointLocalVisualizer
+from .inference import ImageInput, inference_keypoints, init_model
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def list_images(folder: str) -> List[str]:
+    """Image files directly in ``folder``, sorted by name."""
+    files = [f for f in sorted(glob.glob(osp.join(folder, '*')))
+             if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not files:
+        raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
+    return files
+
+
+def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0) -> List[dict]:
+    """JSON-ready persons: ``bbox`` [x1, y1, x2, y2], ``score``, ``keypoints`` [[x, y], ...]
+    in pixel coordinates, ``keypoint_scores``; persons below ``score_thr`` left out."""
+    persons = []
+    for i in np.flatnonzero(prediction['scores'] >= score_thr):
+        persons.append(dict(
+            bbox=[round(float(v), 2) for v in prediction['bboxes'][i]],
+            score=round(float(prediction['scores'][i]), 4),
+            keypoints=[[round(float(x), 2), round(float(y), 2)]
+                       for x, y in prediction['keypoints'][i]],
+            keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]]))
+    return persons
+
+
+class KeypointInferencer:
+    """The high-level interface, in the manner of mmpose's ``MMPoseInferencer``.
+
+    Example::
+
+        inferencer = KeypointInferencer('hrpose_hrnet-w32_hrfpn_1x_coco', 'w32.pth')
+        result = inferencer('photos/', out_dir='outputs/')   # drawn images + JSON per image
+
+    Args:
+        model: config file or config name (searched under ``configs/``).
+        weights: checkpoint file; None keeps random weights (only useful in tests).
+        device: 'cpu', 'cuda', ...
+        batch_size: images per forward pass.
+        score_thr: persons below this score are neither drawn nor written.
+        kpt_thr: keypoints below this score are not drawn (they are still written).
+        cfg_options: config overrides.
+        unsafe_load: allow a checkpoint with types outside the allow-list.
+    """
+
+    def __init__(self, model: str, weights: Optional[str] = None, device: str = 'cpu',
+                 batch_size: int = 1, score_thr: float = 0.3, kpt_thr: float = 0.3,
+                 cfg_options: Optional[dict] = None, unsafe_load: bool = False) -> None:
+        self.model = init_model(model, weights, device=device, cfg_options=cfg_options,
+                                unsafe_load=unsafe_load)
+        self.batch_size = batch_size
+        self.score_thr = score_thr
+        self.visualizer = KeypointLocalVisualizer(
+            name=f'hrpose_inferencer_{id(self)}', kpt_thr=kpt_thr, line_width=2)
+        self.visualizer.dataset_meta = self.model.dataset_meta
+
+    @property
+    def dataset_meta(self) -> dict:
+        return self.model.dataset_meta
+
+    def draw(self, image: np.ndarray, prediction: Dict[str, np.ndarray]) -> np.ndarray:
+        """(H, W, 3) BGR drawing of the persons above ``score_thr`` on a BGR image."""
+        from mmengine.structures import InstanceData
+        keep = prediction['scores'] >= self.score_thr
+        instances = InstanceData(
+            bboxes=prediction['bboxes'][keep], scores=prediction['scores'][keep],
+            labels=np.zeros(int(keep.sum()), dtype=np.int64),
+            keypoints=prediction['keypoints'][keep] + 0.5,  # back to hrpose's coordinates
+            keypoint_scores=prediction['keypoint_scores'][keep])
+        drawn = self.visualizer._draw_instances(image[..., ::-1].copy(), instances,
+                                                self.dataset_meta.get('classes'),
+                                                self.dataset_meta.get('palette'))
+        return np.ascontiguousarray(drawn[..., ::-1])
+
+    def to_json(self, prediction: Dict[str, np.ndarray], **fields) -> dict:
+        """The JSON record of one image: ``fields`` (e.g. its name) and its persons."""
+        return dict(**fields, keypoint_names=list(self.dataset_meta['keypoint_names']),
+                    instances=instances_to_json(prediction, self.score_thr))
+
+    def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]],
+                 out_dir: Optional[str] = None, draw: bool = True,
+                 progress: bool = True) -> dict:
+        """Run on images and optionally write the drawings and JSON.
+
+        Args:
+            inputs: an image path, a folder of images, a BGR array, or a list of paths/arrays.
+            out_dir: when given, ``out_dir/vis/<name>.jpg`` and ``out_dir/predictions/<name>
+                .json`` are written per image (arrays are named ``image_<index>``).
+            draw: draw the predictions (returned as ``visualization``).
+            progress: show a progress bar over the images.
+
+        Returns:
+            dict: ``predictions`` (per image, arrays as from ``inference_keypoints``),
+            ``json`` (per image, the JSON records) and ``visualization`` (per image, a BGR
+            drawing; empty when ``draw`` is False).
+        """
+        if isinstance(inputs, str) and osp.isdir(inputs):
+            inputs = list_images(inputs)
+        elif isinstance(inputs, (str, np.ndarray)):
+            inputs = [inputs]
+        names = [osp.splitext(osp.basename(x))[0] if isinstance(x, str) else f'image_{i}'
+                 for i, x in enumerate(inputs)]
+        result = dict(predictions=[], json=[], visualization=[])
+        bar = ProgressBar(len(inputs)) if progress and len(inputs) > 1 else None
+        for start in range(0, len(inputs), self.batch_size):
+            batch = inputs[start:start + self.batch_size]
+            predictions = inference_keypoints(self.model, batch, batch_size=self.batch_size)
+            for offset, (image, prediction) in enumerate(zip(batch, predictions)):
+                name = names[start + offset]
+                record = self.to_json(prediction, image=name if not isinstance(image, str)
+                                      else image)
+                result['predictions'].append(prediction)
+                result['json'].append(record)
+                if draw or out_dir:
+                    array = mmcv.imread(image) if isinstance(image, str) else image
+                    drawn = self.draw(array, prediction)
+                    if draw:
+                        result['visualization'].append(drawn)
+                if out_dir:
+                    os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
+                    os.makedirs(osp.join(out_dir, 'predictions'), exist_ok=True)
+                    mmcv.imwrite(drawn, osp.join(out_dir, 'vis', f'{name}.jpg'))
+                    with open(osp.join(out_dir, 'predictions', f'{name}.json'), 'w') as f:
+                        json.dump(record, f)
+                if bar is not None:
+                    bar.update()
+        return result

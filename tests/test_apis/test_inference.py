@@ -1,0 +1,107 @@
+"""init_model, inference_keypoints and KeypointInferencer on the CPU with the tiny config."""
+import glob
+import json
+import os.path as osp
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+
+from hrpose.apis import (KeypointInferencer, inference_keypoints, init_model, list_images,
+                         resolve_config)
+from tests.conftest import TINY_POSE_CONFIG
+
+K = 17
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    # Random weights: every RPN proposal scores about 0.5, so persons are always found.
+    return init_model(TINY_POSE_CONFIG, None, device='cpu')
+
+
+@pytest.fixture(scope='module')
+def images(synthetic_root):
+    return sorted(glob.glob(osp.join(synthetic_root, 'val', '*.jpg')))
+
+
+def check_prediction(prediction, height, width):
+    n = len(prediction['scores'])
+    assert n > 0
+    assert prediction['bboxes'].shape == (n, 4)
+    assert prediction['keypoints'].shape == (n, K, 2)
+    assert prediction['keypoint_scores'].shape == (n, K)
+    assert all(isinstance(v, np.ndarray) for v in prediction.values())
+    # Boxes are clipped to the original image, not the resized one the model saw.
+    assert prediction['bboxes'][:, 2].max() <= width and prediction['bboxes'][:, 3].max() <= height
+
+
+def test_init_model_attaches_config_and_keypoint_metainfo(model):
+    assert not model.training
+    assert len(model.dataset_meta['keypoint_names']) == K
+    assert model.dataset_meta['flip_indices'][1] == 2
+    assert model.cfg.model.type == 'KeypointTwoStageDetector'
+
+
+def test_config_names_resolve_to_files():
+    assert resolve_config('hrpose_hrnet-w32_hrfpn_1x_coco').model.type == \
+        'KeypointTwoStageDetector'
+    with pytest.raises(FileNotFoundError, match='no_such_config'):
+        resolve_config('no_such_config')
+
+
+def test_path_array_and_batch_give_the_same_persons(model, images):
+    single = inference_keypoints(model, images[0])
+    height, width = mmcv.imread(images[0]).shape[:2]
+    check_prediction(single, height, width)
+    batch = inference_keypoints(model, [mmcv.imread(images[0]), images[1]], batch_size=2)
+    assert isinstance(batch, list) and len(batch) == 2
+    np.testing.assert_allclose(batch[0]['keypoints'], single['keypoints'], atol=1e-3)
+    np.testing.assert_allclose(batch[0]['scores'], single['scores'], atol=1e-5)
+
+
+def test_datasamples_can_be_returned(model, images):
+    samples = inference_keypoints(model, images[:1], return_datasamples=True)
+    assert samples[0].pred_instances.keypoints.shape[1:] == (K, 2)
+
+
+def test_weights_are_loaded_from_a_checkpoint(model, tmp_path, images):
+    path = str(tmp_path / 'weights.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    loaded = init_model(TINY_POSE_CONFIG, path)
+    a, b = inference_keypoints(model, images[0]), inference_keypoints(loaded, images[0])
+    np.testing.assert_allclose(a['keypoints'], b['keypoints'], atol=1e-4)
+
+
+def test_inferencer_draws_keypoints_and_writes_json(tmp_path, synthetic_root, images):
+    torch.manual_seed(0)
+    inferencer = KeypointInferencer(TINY_POSE_CONFIG, None, score_thr=0.0, kpt_thr=-1e9,
+                                    batch_size=2)
+    folder = osp.join(synthetic_root, 'val')
+    out_dir = str(tmp_path / 'out')
+    result = inferencer(folder, out_dir=out_dir)
+    names = [osp.splitext(osp.basename(p))[0] for p in list_images(folder)]
+    assert len(result['json']) == len(names) == len(result['visualization'])
+
+    for name, image_path, drawn, prediction in zip(names, images, result['visualization'],
+                                                  result['predictions']):
+        record = json.load(open(osp.join(out_dir, 'predictions', f'{name}.json')))
+        assert record['keypoint_names'][0] == 'nose'
+        assert len(record['instances']) == len(prediction['scores'])
+        person = record['instances'][0]
+        assert set(person) == {'bbox', 'score', 'keypoints', 'keypoint_scores'}
+        assert len(person['keypoints']) == K and len(person['keypoint_scores']) == K
+        assert osp.isfile(osp.join(out_dir, 'vis', f'{name}.jpg'))
+
+        original = mmcv.imread(image_path)
+        assert drawn.shape == original.shape
+        height, width = original.shape[:2]
+        differs = []
+        for x, y in prediction['keypoints'].reshape(-1, 2):
+            col, row = int(round(x)), int(round(y))
+            if 0 <= col < width and 0 <= row < height:
+                differs.append(np.abs(drawn[row, col].astype(int) -
+                                      original[row, col].astype(int)).max() > 0)
+        assert differs and all(differs)

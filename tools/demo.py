@@ -1,0 +1,117 @@
+"""Draw every person's skeleton on images, a folder of images, or a video; write JSON too.
+
+    python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir outputs] [--device cpu]
+        [--score-thr 0.3] [--kpt-thr 0.3] [--batch-size 1] [--cfg-options key=value ...]
+
+INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv). Outputs:
+    image/folder: OUT_DIR/vis/<name>.jpg and OUT_DIR/predictions/<name>.json per image
+    video:        OUT_DIR/<name>.mp4 (every frame drawn) and OUT_DIR/<name>.json (per frame)
+Keypoints are written in pixel coordinates (the first pixel's centre is 0), with scores.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import cv2
+from mmengine.config import DictAction
+from mmengine.utils import ProgressBar
+
+import hrpose  # noqa: F401  (checks versions, registers the checkpoint loader)
+from hrpose.apis import KeypointInferencer, inference_keypoints
+from hrpose.utils.registry_errors import explain_unknown_types
+
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='hrpose demo on images or a video')
+    parser.add_argument('input', help='image file, folder of images, or video file')
+    parser.add_argument('config', help='config file or config name')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-dir', default='outputs', help='where drawings and JSON go')
+    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='persons below this score are neither drawn nor written')
+    parser.add_argument('--kpt-thr', type=float, default=0.3,
+                        help='keypoints below this score are not drawn')
+    parser.add_argument('--batch-size', type=int, default=1, help='images/frames per pass')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load a checkpoint with types outside the allow-list')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.test_cfg.rcnn.flip_test=True')
+    return parser.parse_args()
+
+
+def run_video(inferencer: KeypointInferencer, path: str, out_dir: str,
+              batch_size: int) -> str:
+    """Draw every frame of a video into ``out_dir/<name>.mp4``; JSON per frame alongside."""
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f'{path}: cannot be opened as a video')
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    name = osp.splitext(osp.basename(path))[0]
+    os.makedirs(out_dir, exist_ok=True)
+    video_out = osp.join(out_dir, f'{name}.mp4')
+    writer, records = None, []
+    bar = ProgressBar(num_frames) if num_frames > 0 else None
+
+    def flush(frames):
+        nonlocal writer
+        predictions = inference_keypoints(inferencer.model, frames, batch_size=batch_size)
+        for frame, prediction in zip(frames, predictions):
+            drawn = inferencer.draw(frame, prediction)
+            if writer is None:
+                height, width = drawn.shape[:2]
+                writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         (width, height))
+            writer.write(drawn)
+            records.append(inferencer.to_json(prediction, frame=len(records)))
+            if bar is not None:
+                bar.update()
+
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+            if len(frames) == batch_size:
+                flush(frames)
+                frames = []
+        if frames:
+            flush(frames)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if not records:
+        raise ValueError(f'{path}: no frame could be read')
+    with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(dict(video=osp.basename(path), fps=fps, num_frames=len(records),
+                       frames=records), f)
+    print(f'\n{len(records)} frames drawn into {video_out}')
+    return video_out
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.exists(args.input):
+        raise FileNotFoundError(f'input {args.input} does not exist')
+    with explain_unknown_types():
+        inferencer = KeypointInferencer(
+            args.config, args.checkpoint, device=args.device, batch_size=args.batch_size,
+            score_thr=args.score_thr, kpt_thr=args.kpt_thr, cfg_options=args.cfg_options,
+            unsafe_load=args.unsafe_load)
+    if args.input.lower().endswith(VIDEO_EXTENSIONS):
+        run_video(inferencer, args.input, args.out_dir, args.batch_size)
+    else:
+        result = inferencer(args.input, out_dir=args.out_dir, draw=False)
+        print(f'\n{len(result["json"])} image(s) drawn into {osp.join(args.out_dir, "vis")}, '
+              f'JSON in {osp.join(args.out_dir, "predictions")}')
+
+
+if __name__ == '__main__':
+    main()
