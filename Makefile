@@ -26,7 +26,7 @@ test-quick: install
 	$(PY) -m pytest tests -m "not slow" -q $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m flake8 hrpose tools tests configs
+	$(PY) -m flake8 hrpose tools tests configs bench
 
 clean:
 	rm -rf work_dirs build *.egg-info

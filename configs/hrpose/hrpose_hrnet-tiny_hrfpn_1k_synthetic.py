@@ -53,7 +53,9 @@ param_scheduler = [
         gamma=0.1),
 ]
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    # Validation metrics logged at their iteration (mmengine's default is the epoch, which
+    # stays 0 in an iteration-based run).
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=250, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -3,6 +3,7 @@ import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmdet.structures.bbox import BaseBoxes
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.structures import InstanceData
 
@@ -49,6 +50,10 @@ class KeypointLocalVisualizer(DetLocalVisualizer):
                         classes: Optional[List[str]],
                         palette: Optional[List[tuple]]) -> np.ndarray:
         """Boxes and labels as mmdet draws them, then skeletons and keypoints; RGB (H, W, 3)."""
+        if isinstance(instances.get('bboxes'), BaseBoxes):
+            # Training samples carry box objects; mmdet's drawing wants the (N, 4) tensor.
+            instances = instances.clone()
+            instances.bboxes = instances.bboxes.tensor
         with warnings.catch_warnings():
             # mmengine warns for every box that reaches past the image edge: persons do.
             warnings.filterwarnings('ignore', message='Warning: The .* is out of bounds')

@@ -86,8 +86,9 @@ def test_inferencer_draws_keypoints_and_writes_json(tmp_path, synthetic_root, im
     assert len(result['json']) == len(names) == len(result['visualization'])
 
     for name, image_path, drawn, prediction in zip(names, images, result['visualization'],
-                                                  result['predictions']):
-        record = json.load(open(osp.join(out_dir, 'predictions', f'{name}.json')))
+                                                   result['predictions']):
+        with open(osp.join(out_dir, 'predictions', f'{name}.json')) as f:
+            record = json.load(f)
         assert record['keypoint_names'][0] == 'nose'
         assert len(record['instances']) == len(prediction['scores'])
         person = record['instances'][0]

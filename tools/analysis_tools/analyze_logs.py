@@ -67,7 +67,9 @@ def plot_curve(args: argparse.Namespace) -> None:
                 raise KeyError(f'{path} has no {key!r}; it has: {", ".join(sorted(series))}')
             steps, values = zip(*series[key])
             ax.plot(steps, values, marker='o' if len(steps) < 20 else None, label=legend)
-        ax.set_xlabel('iteration')
+        # Metrics ('coco/kpt_AP') come from validation records, logged at their 'step': the
+        # iteration, or the epoch where the logger has log_metric_by_epoch=True.
+        ax.set_xlabel('validation step' if '/' in key else 'iteration')
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()

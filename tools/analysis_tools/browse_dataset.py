@@ -41,7 +41,9 @@ def main() -> None:
     init_default_scope(cfg.get('default_scope', 'hrpose'))
     with explain_unknown_types():
         dataset = DATASETS.build(cfg[f'{args.phase}_dataloader'].dataset)
-        visualizer = VISUALIZERS.build(dict(cfg.visualizer, name='browse_dataset'))
+        # Files are written here directly: no logging backends.
+        visualizer = VISUALIZERS.build(
+            dict(cfg.visualizer, name='browse_dataset', vis_backends=None))
     visualizer.dataset_meta = dataset.metainfo
     os.makedirs(args.output_dir, exist_ok=True)
 
