@@ -96,7 +96,7 @@ EOF
 
 build_mmcv_wheel() {
   local work="$1"
-  log "building mmcv $MMCV_VERSION with ops ($VARIANT) from source: about 10 minutes on 2 cores"
+  log "building mmcv $MMCV_VERSION with ops ($VARIANT) from source: 10 to 30 minutes on 2 cores, once (the wheel is cached)"
   "$PY" -m pip download -q --disable-pip-version-check --no-deps --no-build-isolation \
     --no-binary :all: "mmcv==$MMCV_VERSION" -d "$work" ||
     die "could not download the mmcv $MMCV_VERSION source distribution (is the package index reachable?)"
