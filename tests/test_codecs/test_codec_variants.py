@@ -5,7 +5,8 @@ import torch
 
 from bench.decode_throughput import (dark_decode_numpy, msra_decode_numpy, random_heatmaps,
                                      udp_decode_numpy)
-from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap
+from hrpose.codecs import (DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap,
+                           heatmap_argmax)
 from hrpose.models.roi_heads.pose_postprocessing import flip_heatmaps_back
 
 CODECS = {
@@ -92,3 +93,20 @@ def test_udp_pools_a_half_pixel_larger_region():
     torch.testing.assert_close(
         codec.to_heatmap_coords(torch.tensor([[[0., 0.], [47., 63.]]]), rois),
         torch.tensor([[[0., 0.], [47., 63.]]]))
+
+
+@pytest.mark.parametrize('shape', [(3, 17, 64, 48), (2, 5, 56, 56), (1, 3, 7, 5), (2, 2, 13, 200),
+                                   (0, 17, 64, 48)])
+def test_blockwise_argmax_equals_a_flat_argmax_including_ties(shape):
+    gen = torch.Generator().manual_seed(0)
+    heatmaps = torch.rand(shape, generator=gen)
+    if heatmaps.numel():
+        heatmaps[0, 0] = 0
+        heatmaps[0, 0, 3, 1] = heatmaps[0, 0, -1, 0] = 1  # a tie: the first one wins
+    R, K, H, W = shape
+    scores, index = heatmaps.reshape(R, K, H * W).max(dim=-1)
+    x, y, values = heatmap_argmax(heatmaps)
+    assert torch.equal(x, index % W) and torch.equal(y, index // W)
+    assert torch.equal(values, scores)
+    if heatmaps.numel():
+        assert (x[0, 0].item(), y[0, 0].item()) == (1, 3)
