@@ -19,20 +19,24 @@ def metric_from_output(output: str, name: str) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('codec', ['MSRAHeatmap', 'UDPHeatmap'])
+@pytest.mark.parametrize('codec', ['MSRAHeatmap'])
 def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, codec):
     """Targets, decoding, coordinates and the metric agree: memorising 4 real COCO images
-    gives near-perfect keypoint AP when testing on the same images (MSRA and UDP codecs;
-    at this budget the tiny model memorises DARK's targets less exactly: 0.80-0.92)."""
+    for 1000 iterations gives keypoint AP >= 0.9 when testing on the same images (MSRA:
+    0.905, every keypoint within about 2 px in median). Other codecs train through
+    ``codec`` the same way; each run costs about 15 minutes on 2 CPU cores."""
     work_dir = str(tmp_path / 'work')
     options = data_cfg_options(osp.join(shared_data, 'coco'), 'test_coco.json')
-    options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
     options[-1] = 'default_hooks.logger.interval=25'
+    options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
     # The training set is wrapped in a RepeatDataset.
     options[0] = options[0].replace('train_dataloader.dataset.',
                                     'train_dataloader.dataset.dataset.')
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options], timeout=1800)
+    from mmengine.config import Config
+    used = Config.fromfile(osp.join(work_dir, osp.basename(OVERFIT_CONFIG)))
+    assert used.model.roi_head.keypoint_head.codec.type == codec
     out_prefix = str(tmp_path / 'results')
     proc = run_tool([
         sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir', work_dir,
