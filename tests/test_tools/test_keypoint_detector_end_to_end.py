@@ -5,6 +5,7 @@ import re
 import sys
 
 import pytest
+from mmengine.config import Config
 
 from tests.conftest import (REPO_ROOT, TINY_POSE_CONFIG, data_cfg_options, run_tool,
                             synthetic_cfg_options)
@@ -34,7 +35,6 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
                                     'train_dataloader.dataset.dataset.')
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options], timeout=1800)
-    from mmengine.config import Config
     used = Config.fromfile(osp.join(work_dir, osp.basename(OVERFIT_CONFIG)))
     assert used.model.roi_head.keypoint_head.codec.type == codec
     out_prefix = str(tmp_path / 'results')

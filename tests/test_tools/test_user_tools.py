@@ -1,8 +1,10 @@
 """The everyday tools on the CPU: demo (image, folder, video), browse_dataset, analyze_logs,
 tools/test.py --show-dir, benchmark, get_flops, print_config and publish_model."""
 import glob
+import hashlib
 import json
 import os.path as osp
+import subprocess
 import sys
 
 import cv2
@@ -11,8 +13,10 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from hrpose.apis import init_model
+from hrpose.registry import DATASETS
 from tests.conftest import TINY_POSE_CONFIG, run_tool, synthetic_cfg_options
 
 K = 17
@@ -140,7 +144,6 @@ def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
 
 
 def test_demo_names_a_missing_input(tmp_path, random_checkpoint):
-    import subprocess
     proc = subprocess.run(
         demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path)),
         capture_output=True, text=True, timeout=300)
@@ -150,8 +153,6 @@ def test_demo_names_a_missing_input(tmp_path, random_checkpoint):
 
 def packed_keypoints(config: Config, index: int):
     """(keypoints (N, K, 2), visible (N, K), image width) of a training sample, unflipped."""
-    from mmengine.registry import init_default_scope
-    from hrpose.registry import DATASETS
     init_default_scope('hrpose')
     dataset_cfg = config.train_dataloader.dataset
     dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t['type'] != 'KeypointRandomFlip']
@@ -301,7 +302,6 @@ def test_publish_model_keeps_weights_only_and_the_release_loads(tmp_path, traine
     ])
     published = glob.glob(str(tmp_path / 'tiny-*.pth'))
     assert len(published) == 1, proc.stdout
-    import hashlib
     with open(published[0], 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     assert published[0].endswith(f'tiny-{digest[:8]}.pth')
