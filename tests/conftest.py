@@ -79,13 +79,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_tool(args: Sequence[str], env: Dict[str, str] = None,
-             timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run a command from the repository root; fail the test with its output if it fails."""
+def run_tool(args: Sequence[str], env: Dict[str, str] = None, timeout: float = 900,
+             expect_failure: bool = False) -> subprocess.CompletedProcess:
+    """Run a command from the repository root; fail the test with its output if it fails
+    (or, with ``expect_failure``, if it succeeds)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable)
     full_env.update(env or {})
     proc = subprocess.run(list(args), cwd=REPO_ROOT, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+    if expect_failure:
+        if proc.returncode == 0:
+            pytest.fail(f'{" ".join(args)} succeeded but should have failed\n'
+                        f'--- stdout ---\n{proc.stdout[-6000:]}')
+        return proc
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
                     f'--- stdout ---\n{proc.stdout[-6000:]}\n'

@@ -87,9 +87,7 @@ def test_head_k_different_from_dataset_k_is_a_clear_error(tmp_path, synthetic_ro
         '--cfg-options', 'train_cfg.max_iters=1', 'model.roi_head.keypoint_head.num_keypoints=14',
         *synthetic_cfg_options(synthetic_root)
     ]
-    import subprocess
-    proc = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0
+    proc = run_tool(args, timeout=600, expect_failure=True)
     assert ('the dataset gives K=17 keypoints per person but '
             'model.roi_head.keypoint_head.num_keypoints=14') in proc.stderr
 

@@ -4,7 +4,6 @@ import glob
 import hashlib
 import json
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -144,10 +143,8 @@ def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
 
 
 def test_demo_names_a_missing_input(tmp_path, random_checkpoint):
-    proc = subprocess.run(
-        demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path)),
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
+    proc = run_tool(demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path)),
+                    timeout=300, expect_failure=True)
     assert 'no/such/video.mp4 does not exist' in proc.stderr
 
 
