@@ -1,7 +1,15 @@
 # The tiny hrpose config memorising the 4 real COCO sample images (tests/test_tools): the
 # data root is given on the command line (the samples live outside the repository).
 _base_ = ['../../configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py']
-image_scale = (480, 320)
+image_scale = (400, 267)
+# Memorising needs every keypoint channel to light up; with 2-pixel Gaussians the ankles,
+# the hardest to tell apart, stayed dark until about 1000 iterations (AP 0.87-0.90). Wider
+# Gaussians (3 pixels) give each keypoint more target mass, and 8 keypoint RoIs per image
+# (about 3 persons each) with smaller images make an iteration cheaper: 500 iterations
+# reach AP above 0.99 with every codec.
+model = dict(
+    roi_head=dict(keypoint_head=dict(codec=dict(sigma=3.0))),
+    train_cfg=dict(rcnn=dict(max_keypoint_rois_per_img=8)))
 data_root = 'set-by-the-test/'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -43,9 +51,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'test_coco.json')
 test_evaluator = val_evaluator
 
-# Keypoints are learned from the face down; the ankles, last, need about 1000 iterations
-# (at 600 they are still dark in some runs, AP about 0.74).
-max_iters = 1000
+max_iters = 500
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
