@@ -25,18 +25,35 @@ def heatmap_argmax(heatmaps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     rows_per_block = max(d for d in range(1, H + 1) if H % d == 0 and d * W <= 128) \
         if W <= 128 else 1
     block_size = rows_per_block * W
-    blocks = heatmaps.reshape(R, K, H // rows_per_block, block_size)
-    scores, block_index = blocks.amax(dim=-1).max(dim=-1)
-    block = blocks.gather(2, block_index[:, :, None, None].expand(-1, -1, 1, block_size))
-    index = block[:, :, 0].argmax(dim=-1) + block_index * block_size
+    num_blocks = H // rows_per_block
+    blocks = heatmaps.reshape(R * K * num_blocks, block_size)
+    scores, block_index = blocks.amax(dim=-1).view(R * K, num_blocks).max(dim=-1)
+    # Copy out each heatmap's winning block (one contiguous row; much cheaper than a gather
+    # with an expanded index or advanced indexing) and search only it.
+    first_block = torch.arange(R * K, device=heatmaps.device) * num_blocks
+    block = blocks.index_select(0, first_block + block_index)
+    index = block.argmax(dim=-1) + block_index * block_size
+    index, scores = index.view(R, K), scores.view(R, K)
     return index % W, torch.div(index, W, rounding_mode='floor'), scores
 
 
 def sample_at(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    """Values at integer (x, y) (R, K), clamped to the border (edge padding)."""
+    """Values at integer (x, y), clamped to the border (edge padding).
+
+    Args:
+        heatmaps: (R, K, H, W).
+        x, y: (R, K) or (R, K, N) integer coordinates (N points per heatmap).
+
+    Returns:
+        Tensor: the values, shaped like ``x``.
+    """
     R, K, H, W = heatmaps.shape
     flat_index = y.clamp(0, H - 1) * W + x.clamp(0, W - 1)
-    return heatmaps.reshape(R, K, H * W).gather(-1, flat_index[..., None])[..., 0]
+    one_point = flat_index.dim() == 2
+    if one_point:
+        flat_index = flat_index[..., None]
+    values = heatmaps.reshape(R, K, H * W).gather(-1, flat_index)
+    return values[..., 0] if one_point else values
 
 
 def quarter_offset(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -50,11 +67,12 @@ def quarter_offset(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
         Tensor: (R, K, 2) offsets in {-0.25, 0, 0.25}, 0 where a neighbour is missing.
     """
     H, W = heatmaps.shape[-2:]
-    dx = torch.sign(sample_at(heatmaps, x + 1, y) - sample_at(heatmaps, x - 1, y)) * 0.25
-    dy = torch.sign(sample_at(heatmaps, x, y + 1) - sample_at(heatmaps, x, y - 1)) * 0.25
-    dx = torch.where((x > 0) & (x < W - 1), dx, torch.zeros_like(dx))
-    dy = torch.where((y > 0) & (y < H - 1), dy, torch.zeros_like(dy))
-    return torch.stack([dx, dy], dim=-1)
+    # The four neighbours right, left, below, above in one gather.
+    neighbours = sample_at(heatmaps, torch.stack([x + 1, x - 1, x, x], dim=-1),
+                           torch.stack([y, y, y + 1, y - 1], dim=-1))
+    offset = torch.sign(neighbours[..., 0::2] - neighbours[..., 1::2]) * 0.25
+    inside = torch.stack([(x > 0) & (x < W - 1), (y > 0) & (y < H - 1)], dim=-1)
+    return torch.where(inside, offset, torch.zeros_like(offset))
 
 
 def gaussian_kernel(kernel_size: int, dtype=torch.float32, device=None) -> Tensor:
