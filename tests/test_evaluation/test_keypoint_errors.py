@@ -8,7 +8,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from hrpose.datasets import load_keypoint_metainfo
-from hrpose.evaluation.keypoint_errors import match_poses, per_keypoint_errors
+from hrpose.evaluation.keypoint_errors import per_keypoint_errors
 from tests.conftest import COCO_METAINFO, REPO_ROOT, run_tool
 
 
@@ -63,15 +63,21 @@ def test_a_far_away_duplicate_matches_nobody_and_a_missing_pose_leaves_its_perso
     assert all(np.all(e == 0) for e in stats['errors'])
 
 
-def test_two_predictions_for_one_person_take_the_higher_score_first():
-    gt = np.zeros((1, 2, 2))
-    preds = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 0.5)])  # the second is closer
-    sigmas = np.array([0.1, 0.1])
-    visible = np.ones((1, 2), dtype=bool)
-    assert match_poses(gt, visible, np.array([100.0]), preds, np.array([0.9, 0.2]),
-                       sigmas, 0.1) == [0]
-    assert match_poses(gt, visible, np.array([100.0]), preds, np.array([0.2, 0.9]),
-                       sigmas, 0.1) == [1]
+def test_of_two_predictions_for_one_person_the_higher_scored_is_matched(coco_sample):
+    ann_file, sigmas = coco_sample
+    results = results_from_gt(ann_file, np.zeros(17), seed=4)
+    exact = dict(results[0], score=0.0)  # scored last: every person is taken by then
+    shifted = dict(results[0], score=2.0)  # scored first, 2 px off on every keypoint
+    shifted['keypoints'] = [v + 2 if i % 3 == 0 else v
+                            for i, v in enumerate(results[0]['keypoints'])]
+    stats = per_keypoint_errors(COCO(ann_file), [shifted] + results[1:] + [exact], sigmas)
+    assert stats['matched_persons'] == 12
+    all_errors = np.concatenate(stats['errors'])
+    first_person = next(a for a in COCO(ann_file).dataset['annotations']
+                        if a['num_keypoints'] > 0 and not a.get('iscrowd', 0))
+    labelled_in_first = sum(v > 0 for v in first_person['keypoints'][2::3])
+    assert set(np.round(all_errors, 6)) == {0.0, 2.0}
+    assert (np.round(all_errors, 6) == 2.0).sum() == labelled_in_first
 
 
 def test_results_with_the_wrong_keypoint_count_are_named(coco_sample):
