@@ -109,7 +109,7 @@ def blurred_neighbourhood(heatmaps: Tensor, x: Tensor, y: Tensor, kernel_size: i
 
     rows = reflect(y[..., None] + window, H)  # (R, K, P)
     cols = reflect(x[..., None] + window, W)
-    flat_index = (rows[..., :, None] * W + cols[..., None, :]).reshape(R, K, -1)
+    flat_index = (rows[..., :, None] * W + cols[..., None, :]).reshape(R, K, window.numel()**2)
     patches = heatmaps.reshape(R, K, H * W).gather(-1, flat_index)
     g = gaussian_kernel(kernel_size, heatmaps.dtype, heatmaps.device)
     # Row a of `taps` holds the kernel placed at window offset a, so the separable blur of a

@@ -40,6 +40,15 @@ def test_round_trip(name):
     assert scores.min() > 0.75  # unit peaks, sampled near their centres
 
 
+@pytest.mark.parametrize('name', list(CODECS))
+def test_decoding_no_rois_gives_empty_keypoints(name):
+    codec = CODECS[name]()
+    W, H = codec.heatmap_size
+    keypoints, scores = codec.decode(
+        torch.zeros(0, 17 * codec.channels_per_keypoint, H, W), torch.zeros(0, 4))
+    assert keypoints.shape == (0, 17, 2) and scores.shape == (0, 17)
+
+
 @pytest.mark.parametrize('name', ['dark', 'udp'])
 def test_unbiased_codecs_beat_msra_quantisation(name):
     codec, msra = CODECS[name](), MSRAHeatmap()
