@@ -54,17 +54,23 @@ def synthetic_root(tmp_path_factory) -> str:
     return root
 
 
-def data_cfg_options(data_root: str, val_ann_file: str) -> List[str]:
-    """--cfg-options that point a config's train/val/test data at ``data_root``."""
+def data_cfg_options(data_root: str, val_ann_file: str,
+                     train_dataset: str = 'train_dataloader.dataset',
+                     log_interval: int = 1) -> List[str]:
+    """--cfg-options that point a config's train/val/test data at ``data_root``.
+
+    ``train_dataset``: the config key of the training dataset (e.g.
+    ``train_dataloader.dataset.dataset`` inside a RepeatDataset); ``log_interval``: the
+    logger's interval in iterations."""
     data_root = data_root.rstrip('/') + '/'
     ann_val = data_root + val_ann_file
     return [
-        f'train_dataloader.dataset.data_root={data_root}',
+        f'{train_dataset}.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
         f'val_evaluator.ann_file={ann_val}',
         f'test_evaluator.ann_file={ann_val}',
-        'default_hooks.logger.interval=1',
+        f'default_hooks.logger.interval={log_interval}',
     ]
 
 

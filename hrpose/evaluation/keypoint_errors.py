@@ -44,13 +44,12 @@ def per_keypoint_errors(coco_gt: COCO, results: Sequence[dict], sigmas: Sequence
     fill_missing_areas(coco_gt)
     persons = [a for a in coco_gt.dataset['annotations']
                if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0]
+    labelled = np.zeros(num_keypoints, dtype=np.int64)
     for ann in persons:
         if len(ann['keypoints']) != 3 * num_keypoints:
             raise ValueError(f'annotation {ann["id"]} (image {ann["image_id"]}) has '
                              f'{len(ann["keypoints"])} keypoint values, expected '
                              f'3 x {num_keypoints}')
-    labelled = np.zeros(num_keypoints, dtype=np.int64)
-    for ann in persons:
         labelled += np.asarray(ann['keypoints'][2::3]) > 0
 
     matches = []  # (ground-truth id, result id) pairs

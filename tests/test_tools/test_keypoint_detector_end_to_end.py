@@ -35,12 +35,11 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
     0.020, DARK 0.008, UDP 0.008 of the scale)."""
     work_dir = str(tmp_path / 'work')
     ann_file = osp.join(shared_data, 'coco', 'test_coco.json')
-    options = data_cfg_options(osp.join(shared_data, 'coco'), 'test_coco.json')
-    options[-1] = 'default_hooks.logger.interval=25'
-    options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
     # The training set is wrapped in a RepeatDataset.
-    options[0] = options[0].replace('train_dataloader.dataset.',
-                                    'train_dataloader.dataset.dataset.')
+    options = data_cfg_options(osp.join(shared_data, 'coco'), 'test_coco.json',
+                               train_dataset='train_dataloader.dataset.dataset',
+                               log_interval=25)
+    options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options], timeout=1800)
     used = Config.fromfile(osp.join(work_dir, osp.basename(OVERFIT_CONFIG)))
