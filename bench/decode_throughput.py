@@ -6,6 +6,8 @@ Decodes R RoIs x 17 keypoints x 64x48 heatmaps with MSRA, DARK and UDP and print
 second for hrpose's batched torch decoding and for a per-instance numpy transcription of
 the papers' formulas, written the way published top-down code decodes (a Python loop over
 instances and keypoints). The numpy functions here are also the reference of the tests.
+It then prints the refinement error by distance from the heatmap border (0-3, 3-5, 5-7 and
+more than 7 heatmap pixels) for hrpose and for the reference on the same heatmaps.
 """
 import argparse
 import os.path as osp
@@ -32,14 +34,24 @@ def quarter_refine_numpy(heatmap: np.ndarray) -> np.ndarray:
     return point
 
 
+def dark_gaussian_blur_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
+    """DARK's published modulation of one (H, W) heatmap: pad with zeros by the kernel's
+    half width, blur (OpenCV, sigma from the size), crop, rescale to the original maximum."""
+    border = (kernel_size - 1) // 2
+    H, W = heatmap.shape
+    original_max = heatmap.max()
+    padded = np.zeros((H + 2 * border, W + 2 * border), dtype=np.float32)
+    padded[border:-border, border:-border] = heatmap
+    blurred = cv2.GaussianBlur(padded, (kernel_size, kernel_size), 0)
+    blurred = blurred[border:-border, border:-border]
+    return blurred * (original_max / blurred.max())
+
+
 def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
     """DARK on one (H, W) heatmap: blur, log, Taylor step. Returns (x, y) pixel indices."""
     H, W = heatmap.shape
     y, x = np.unravel_index(np.argmax(heatmap), (H, W))
-    original_max = heatmap.max()
-    blurred = cv2.GaussianBlur(heatmap.astype(np.float32), (kernel_size, kernel_size), 0)
-    blurred = blurred * (original_max / blurred.max())
-    hm = np.log(np.maximum(blurred, 1e-10))
+    hm = np.log(np.maximum(dark_gaussian_blur_numpy(heatmap, kernel_size), 1e-10))
     point = np.array([x, y], dtype=np.float64)
     if 1 < x < W - 2 and 1 < y < H - 2:
         dx = 0.5 * (hm[y, x + 1] - hm[y, x - 1])
@@ -52,6 +64,21 @@ def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
         if abs(np.linalg.det(hessian)) > 1e-12:
             point -= np.linalg.inv(hessian) @ np.array([dx, dy], dtype=np.float64)
     return point
+
+
+def udp_combined_heatmap_coords_numpy(maps: np.ndarray, radius: float,
+                                      kernel_size: int = 11) -> np.ndarray:
+    """UDP's combined maps of one instance (3K, H, W) -> heatmap coordinates (K, 2), as
+    mmpose decodes them: each classification map blurred with a (2k + 1) kernel (OpenCV's
+    default border), its argmax, plus the x/y offset maps there times the radius."""
+    K = maps.shape[0] // 3
+    points = np.zeros((K, 2))
+    for k in range(K):
+        classes = cv2.GaussianBlur(maps[3 * k].astype(np.float32),
+                                   (2 * kernel_size + 1, 2 * kernel_size + 1), 0)
+        y, x = np.unravel_index(np.argmax(classes), classes.shape)
+        points[k] = [x + maps[3 * k + 1, y, x] * radius, y + maps[3 * k + 2, y, x] * radius]
+    return points
 
 
 def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, refine, unbiased: bool) -> np.ndarray:
@@ -107,6 +134,62 @@ def random_heatmaps(num_rois: int, seed: int = 0):
     return heatmaps, rois
 
 
+BORDER_BANDS = ((0, 3), (3, 5), (5, 7), (7, float('inf')))
+
+
+def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0,
+                       noise: float = 0.01) -> dict:
+    """Refinement error by distance from the heatmap border, hrpose against the reference.
+
+    Gaussians of ``sigma`` at random sub-pixel points of a 64x48 heatmap with light uniform
+    noise; each codec's heatmap-space decoding (the part before the RoI transform, shared
+    by DARK and UDP) against the per-instance numpy reference on the same heatmaps.
+
+    Returns:
+        dict: ``{codec: {band: (hrpose mean error, reference mean error, count)}}`` in
+        heatmap pixels, bands ``(low, high)`` of ``min(x, y, W - 1 - x, H - 1 - y)``.
+    """
+    W, H = 48, 64
+    gen = torch.Generator().manual_seed(seed)
+    points = torch.rand(num_points, 1, 2, generator=gen) * torch.tensor([W - 1., H - 1.])
+    xs, ys = torch.arange(W, dtype=torch.float32), torch.arange(H, dtype=torch.float32)
+    heatmaps = torch.exp(-((xs - points[..., 0:1])**2)[..., None, :] / (2 * sigma**2) -
+                         ((ys - points[..., 1:2])**2)[..., :, None] / (2 * sigma**2))
+    heatmaps = heatmaps + noise * torch.rand(heatmaps.shape, generator=gen)
+    x, y = points[:, 0, 0], points[:, 0, 1]
+    distance = torch.minimum(torch.minimum(x, y), torch.minimum(W - 1 - x, H - 1 - y))
+    numpy_maps = heatmaps.numpy()
+    results = {}
+    for name, codec, refine in (('msra', MSRAHeatmap(), quarter_refine_numpy),
+                                ('dark', DARKHeatmap(), dark_refine_numpy),
+                                ('udp', UDPHeatmap(), dark_refine_numpy)):
+        ours, _ = codec.decode_heatmap_coords(heatmaps)
+        ours_error = (ours[:, 0] - points[:, 0]).norm(dim=-1)
+        reference = torch.from_numpy(np.stack([refine(m[0]) for m in numpy_maps])).float()
+        reference_error = (reference - points[:, 0]).norm(dim=-1)
+        bands = {}
+        for low, high in BORDER_BANDS:
+            in_band = (distance >= low) & (distance < high)
+            bands[(low, high)] = (ours_error[in_band].mean().item(),
+                                  reference_error[in_band].mean().item(), int(in_band.sum()))
+        results[name] = bands
+    return results
+
+
+def print_border_bands(seed: int = 0) -> None:
+    print('\nmean refinement error (heatmap pixels) by distance from the border, Gaussians of '
+          'sigma 2 at random sub-pixel points, 64x48, noise 0.01; reference: DARK\'s '
+          'published zero-padded blur (MSRA: its quarter shift)')
+    results = border_band_errors(seed)
+    labels = [f'{low:g}-{high:g} px' if high != float('inf') else f'> {low:g} px'
+              for low, high in BORDER_BANDS]
+    print(f'{"codec":6s} ' + ' '.join(f'{label:>20s}' for label in labels))
+    print(f'{"":6s} ' + ' '.join(f'{"hrpose / reference":>20s}' for _ in labels))
+    for name, bands in results.items():
+        print(f'{name:6s} ' + ' '.join(f'{ours:9.3f} / {ref:8.3f}'
+                                       for ours, ref, _ in bands.values()))
+
+
 def time_call(fn, repeats: int, sync=lambda: None) -> float:
     """Seconds per call: the fastest of ``repeats`` timed calls after one warm-up call (the
     minimum, as timeit advises, is the least disturbed by other work on the machine)."""
@@ -144,6 +227,7 @@ def main() -> None:
             max(1, args.repeats // 2))
         print(f'{name:6s} {args.rois / t_torch:14.0f} {args.rois / t_numpy:14.0f} '
               f'{t_numpy / t_torch:8.1f}x')
+    print_border_bands()
 
 
 if __name__ == '__main__':

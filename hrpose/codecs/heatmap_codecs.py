@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
-from .refinement import dark_offset, heatmap_argmax, quarter_offset, sample_at
+from .refinement import (dark_offset, gaussian_blur_reflect, heatmap_argmax, quarter_offset,
+                         sample_at)
 
 
 def _check_pairs(keypoints: Tensor, rois: Tensor) -> None:
@@ -174,10 +175,13 @@ class MSRAHeatmap:
 
         Returns:
             tuple: keypoints (R, K, 2) in image coordinates and scores (R, K), the heatmap
-            maxima.
+            maxima, both float32 (decoding runs in float32 with autocast off).
         """
-        coords, scores = self.decode_heatmap_coords(heatmaps)
-        return self.to_image_coords(coords, rois.to(coords.dtype)), scores
+        # In float32 whatever the head's dtype: under autocast the blur's products run in
+        # half precision, where the log's floor of 1e-10 is 0 and log(0) = -inf.
+        with torch.autocast(device_type=heatmaps.device.type, enabled=False):
+            coords, scores = self.decode_heatmap_coords(heatmaps.float())
+            return self.to_image_coords(coords, rois.float()), scores
 
 
 @KEYPOINT_CODECS.register_module()
@@ -227,8 +231,8 @@ class UDPHeatmap(DARKHeatmap):
 class UDPCombinedHeatmap(UDPHeatmap):
     """UDP's 'combined' targets: per keypoint a classification map (1 within ``radius`` of
     the keypoint) and x/y offset maps ``(keypoint - pixel) / radius``; decoding reads the
-    offsets at the classification maximum. Heatmaps are (R, 3K, H, W), ordered
-    [class, x offset, y offset] per keypoint.
+    offsets at the maximum of the blurred classification map. Heatmaps are (R, 3K, H, W),
+    ordered [class, x offset, y offset] per keypoint.
 
     Args:
         radius_factor: the radius as a fraction of the longer heatmap side (UDP's 0.0546875,
@@ -262,7 +266,13 @@ class UDPCombinedHeatmap(UDPHeatmap):
         """Classification maximum + offsets: coordinates (R, K, 2) and maxima (R, K)."""
         R, C, H, W = heatmaps.shape
         maps = heatmaps.reshape(R, C // 3, 3, H, W)
-        x, y, scores = heatmap_argmax(maps[:, :, 0])
+        # As mmpose's UDP decoding: the classification maps are blurred (kernel 2k + 1,
+        # OpenCV's default border) before their maximum is taken. The score is the unblurred
+        # map's value there (1 on a perfect disc; the blurred peak of a 3.5-pixel disc is
+        # about 0.35, which would shift every keypoint score threshold).
+        classes = gaussian_blur_reflect(maps[:, :, 0], 2 * self.blur_kernel_size + 1)
+        x, y, _ = heatmap_argmax(classes)
+        scores = sample_at(maps[:, :, 0], x, y)
         offset = torch.stack([sample_at(maps[:, :, 1], x, y), sample_at(maps[:, :, 2], x, y)],
                              dim=-1)
         return torch.stack([x, y], dim=-1).to(heatmaps.dtype) + offset * self.radius, scores
@@ -272,7 +282,8 @@ class UDPCombinedHeatmap(UDPHeatmap):
 class OneHotHeatmap(MSRAHeatmap):
     """Keypoint R-CNN's targets (He et al., 2017): a one-hot map at the keypoint's pixel of
     a square heatmap (default 56x56) laid over the person box as it is (no aspect-ratio
-    expansion, no padding); decoding takes the argmax. The baseline the Gaussian codecs are
+    expansion, no padding); decoding as detectron2 does it (bicubic resize of the logits to
+    the RoI's size, argmax there, softmax scores). The baseline the Gaussian codecs are
     compared against, trained with a cross-entropy over positions.
     """
 
@@ -300,3 +311,48 @@ class OneHotHeatmap(MSRAHeatmap):
 
     def refine(self, heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
         return heatmaps.new_zeros(x.shape + (2, ))
+
+    def decode(self, heatmaps: Tensor, rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """Keypoints as detectron2's ``heatmaps_to_keypoints`` reads Keypoint R-CNN's logits.
+
+        Each RoI's logits are resized (bicubic) to the RoI's own size in pixels, rounded up;
+        the argmax there, at its pixel centre and rescaled by size / rounded size, is the
+        keypoint. The score is a probability: the softmax value at the maximum, normalised
+        over the 56x56 logits so that it does not depend on the person's size.
+
+        Args:
+            heatmaps: (R, K, H, W) logits.
+            rois: (R, 4) the person boxes they were predicted for.
+
+        Returns:
+            tuple: keypoints (R, K, 2) in image coordinates and scores (R, K).
+        """
+        with torch.autocast(device_type=heatmaps.device.type, enabled=False):
+            heatmaps, rois = heatmaps.float(), rois.float()
+            R, K = heatmaps.shape[:2]
+            keypoints, scores = heatmaps.new_zeros(R, K, 2), heatmaps.new_zeros(R, K)
+            if R == 0:
+                return keypoints, scores
+            sizes = (rois[:, 2:] - rois[:, :2]).clamp(min=1)  # (R, 2) as w, h
+            sizes_ceil = sizes.ceil()
+            # RoIs of the same rounded size are resized together: one interpolation per
+            # distinct size (each person has its own size, so this is the per-RoI loop of
+            # the reference when sizes differ).
+            groups = torch.unique(sizes_ceil, dim=0).tolist()
+            for w_ceil, h_ceil in groups:
+                index = torch.nonzero((sizes_ceil[:, 0] == w_ceil) &
+                                      (sizes_ceil[:, 1] == h_ceil)).flatten()
+                logits = heatmaps[index]
+                resized = torch.nn.functional.interpolate(
+                    logits, size=(int(h_ceil), int(w_ceil)), mode='bicubic',
+                    align_corners=False)
+                peak, position = resized.flatten(2).max(dim=-1)  # (n, K)
+                # softmax value at the peak, normalised over the original-size logits
+                normaliser = (logits - peak[..., None, None]).exp().sum(dim=(-2, -1))
+                x = (position % int(w_ceil)).float() + 0.5
+                y = torch.div(position, int(w_ceil), rounding_mode='floor').float() + 0.5
+                correction = sizes[index] / sizes_ceil[index]  # (n, 2)
+                keypoints[index] = rois[index, None, :2] + torch.stack(
+                    [x * correction[:, 0:1], y * correction[:, 1:2]], dim=-1)
+                scores[index] = 1.0 / normaliser
+            return keypoints, scores

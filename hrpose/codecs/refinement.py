@@ -90,27 +90,24 @@ def blurred_neighbourhood(heatmaps: Tensor, x: Tensor, y: Tensor, kernel_size: i
                           radius: int = 2) -> Tensor:
     """The Gaussian-blurred heatmap on the (2r+1)^2 pixels around each maximum.
 
-    Equal to blurring whole heatmaps (reflected borders, as OpenCV's default) and reading
-    the window, at a fraction of the cost: only a (2r + k)^2 patch per keypoint is blurred.
+    Equal to blurring whole heatmaps padded with zeros, as DARK's published code and
+    mmpose's ``gaussian_blur`` do, and reading the window, at a fraction of the cost: only
+    a (2r + k)^2 patch per keypoint is blurred. (A mirrored border, OpenCV's default, would
+    put a copy of a peak near the edge beside it and pull the refinement toward the edge.)
 
     Returns:
         Tensor: (R, K, 2r+1, 2r+1) blurred values, rows are y.
     """
     R, K, H, W = heatmaps.shape
     reach = radius + kernel_size // 2
-    if reach >= min(H, W):
-        raise ValueError(f'heatmaps of {H}x{W} are too small for a {kernel_size}-pixel blur')
     window = torch.arange(-reach, reach + 1, device=heatmaps.device)
-
-    def reflect(coords: Tensor, size: int) -> Tensor:
-        # OpenCV's default border (reflect-101): -1 -> 1, size -> size - 2.
-        coords = coords.abs()
-        return torch.where(coords > size - 1, 2 * (size - 1) - coords, coords)
-
-    rows = reflect(y[..., None] + window, H)  # (R, K, P)
-    cols = reflect(x[..., None] + window, W)
-    flat_index = (rows[..., :, None] * W + cols[..., None, :]).reshape(R, K, window.numel()**2)
-    patches = heatmaps.reshape(R, K, H * W).gather(-1, flat_index)
+    rows = y[..., None] + window  # (R, K, P)
+    cols = x[..., None] + window
+    inside = ((rows >= 0) & (rows < H))[..., :, None] & ((cols >= 0) & (cols < W))[..., None, :]
+    flat_index = rows.clamp(0, H - 1)[..., :, None] * W + cols.clamp(0, W - 1)[..., None, :]
+    num = window.numel()**2
+    patches = heatmaps.reshape(R, K, H * W).gather(-1, flat_index.reshape(R, K, num))
+    patches = patches * inside.reshape(R, K, num).to(heatmaps.dtype)  # zero padding
     g = gaussian_kernel(kernel_size, heatmaps.dtype, heatmaps.device)
     # Row a of `taps` holds the kernel placed at window offset a, so the separable blur of a
     # patch P is taps @ P @ taps^T; each product runs as one large matrix multiplication.
@@ -123,6 +120,23 @@ def blurred_neighbourhood(heatmaps: Tensor, x: Tensor, y: Tensor, kernel_size: i
     blurred = cols_blurred.reshape(-1, patch) @ taps.T  # (R K size, size): blur along y
     # blurred[n, b, a] = sum_ij taps[a, i] P[i, j] taps[b, j]: rows are x here, so swap back.
     return blurred.reshape(R, K, size, size).transpose(-1, -2)
+
+
+def gaussian_blur_reflect(heatmaps: Tensor, kernel_size: int) -> Tensor:
+    """Blur whole heatmaps (R, K, H, W) with OpenCV's default border (reflect-101), as
+    ``cv2.GaussianBlur(m, (k, k), 0)`` does: mmpose blurs UDP's classification maps this
+    way before their argmax. Returns (R, K, H, W)."""
+    R, K, H, W = heatmaps.shape
+    half = kernel_size // 2
+    if half >= min(H, W):
+        raise ValueError(f'heatmaps of {H}x{W} are too small for a {kernel_size}-pixel blur')
+    g = gaussian_kernel(kernel_size, heatmaps.dtype, heatmaps.device)
+    maps = heatmaps.reshape(R * K, 1, H, W)
+    # torch's 'reflect' leaves the edge pixel out, like OpenCV's BORDER_REFLECT_101.
+    maps = torch.nn.functional.pad(maps, (half, half, half, half), mode='reflect')
+    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, 1, -1))
+    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, -1, 1))
+    return maps.reshape(R, K, H, W)
 
 
 def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 11) -> Tensor:
@@ -139,8 +153,9 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
         blur_kernel_size: Gaussian kernel size of the modulation (11 for sigma 2 at 64x48).
 
     Returns:
-        Tensor: (R, K, 2) sub-pixel offsets; 0 where the Hessian is singular or the
-        maximum lies within 2 pixels of the border (the differences need 2 neighbours).
+        Tensor: (R, K, 2) sub-pixel offsets; 0 where the Hessian is singular, the offset is
+        not finite, or the maximum lies within 2 pixels of the border (the differences need
+        2 neighbours).
     """
     H, W = heatmaps.shape[-2:]
     logs = torch.log(blurred_neighbourhood(heatmaps, x, y, blur_kernel_size).clamp(min=1e-10))
@@ -161,4 +176,7 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
     ox = -(hyy * gx - hxy * gy) / det
     oy = -(-hxy * gx + hxx * gy) / det
     offset = torch.stack([ox, oy], dim=-1)
-    return torch.where(safe[..., None], offset, torch.zeros_like(offset))
+    # A flat or all-zero map, or half-precision input whose log reached -inf, gives
+    # inf - inf = NaN: such a keypoint keeps its integer maximum.
+    safe = safe[..., None] & torch.isfinite(offset).all(dim=-1, keepdim=True)
+    return torch.where(safe, offset, torch.zeros_like(offset))

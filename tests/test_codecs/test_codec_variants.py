@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.decode_throughput import (dark_decode_numpy, msra_decode_numpy, random_heatmaps,
-                                     udp_decode_numpy)
+from bench.decode_throughput import (BORDER_BANDS, border_band_errors, dark_decode_numpy,
+                                     msra_decode_numpy, random_heatmaps,
+                                     udp_combined_heatmap_coords_numpy, udp_decode_numpy)
 from hrpose.codecs import (DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap,
                            heatmap_argmax)
 from hrpose.models.roi_heads.pose_postprocessing import flip_heatmaps_back
@@ -20,8 +21,9 @@ ROUND_TRIP_BOUND = {'msra': 0.5, 'dark': 0.05, 'udp': 0.05, 'udp-combined': 0.05
 
 
 def random_keypoints(codec, seed):
-    """Seeded sub-pixel keypoints and their RoIs. They stay 5 heatmap pixels from the border:
-    closer, DARK's blur reads reflected pixels and its estimate bends toward the edge."""
+    """Seeded sub-pixel keypoints and their RoIs. They stay 5 heatmap pixels from the border,
+    where the refinement is exact (closer, the blur reaches past the edge, and within 2
+    pixels there is no refinement at all: see the border-band test)."""
     gen = torch.Generator().manual_seed(seed)
     rois = torch.tensor([[100., 50., 196., 178.], [10., 20., 58., 84.], [0., 0., 30., 40.]])
     coords = torch.rand(3, 17, 2, generator=gen) * torch.tensor([37., 53.]) + 5.0
@@ -72,6 +74,34 @@ def test_decode_agrees_with_per_instance_numpy(name, numpy_decode):
     assert np.abs(decoded.numpy() - reference).max() / pixel.min() < 1e-3
 
 
+@pytest.mark.parametrize('name', ['dark', 'udp'])
+def test_border_band_errors_no_worse_than_the_zero_padded_reference(name):
+    bands = border_band_errors(seed=0, num_points=1500)[name]
+    assert set(bands) == set(BORDER_BANDS)
+    for (low, high), (ours, reference, count) in bands.items():
+        assert count > 50, f'band {low}-{high} px holds only {count} points'
+        assert ours <= 1.1 * reference + 0.005, \
+            f'{name}, {low}-{high} px from the border: {ours:.3f} px vs {reference:.3f} px'
+    # Away from the border both are exact to a few hundredths of a pixel.
+    assert bands[BORDER_BANDS[-1]][0] < 0.03
+
+
+def test_udp_combined_decode_agrees_with_mmpose_transcription():
+    codec = UDPCombinedHeatmap()
+    keypoints, _, rois = random_keypoints(codec, seed=4)
+    maps, _ = codec.encode(keypoints, torch.ones(3, 17), rois)
+    gen = torch.Generator().manual_seed(4)
+    maps = maps + 0.05 * torch.rand(maps.shape, generator=gen)  # ties broken, maxima moved
+    ours, scores = codec.decode_heatmap_coords(maps)
+    reference = np.stack([udp_combined_heatmap_coords_numpy(m, codec.radius)
+                          for m in maps.numpy()])
+    np.testing.assert_allclose(ours.numpy(), reference, atol=1e-4)
+    # Scores: the unblurred classification map at the maximum found on the blurred one.
+    classes = maps.reshape(3, 17, 3, 64, 48)[:, :, 0]
+    assert scores.shape == (3, 17) and (scores > 0.9).all()
+    assert classes.amax(dim=(-2, -1)).ge(scores).all()
+
+
 @pytest.mark.parametrize('name', list(CODECS))
 def test_flip_of_image_and_roi_is_a_mirror_of_the_heatmap(name):
     codec = CODECS[name]()
@@ -119,3 +149,29 @@ def test_blockwise_argmax_equals_a_flat_argmax_including_ties(shape):
     assert torch.equal(values, scores)
     if heatmaps.numel():
         assert (x[0, 0].item(), y[0, 0].item()) == (1, 3)
+
+
+def degenerate_heatmaps(channels_per_keypoint: int) -> torch.Tensor:
+    """(4, 17 C, 64, 48): single-pixel spikes (their blur underflows in half precision far
+    from the spike), all zeros, a flat map, and a spike on the border."""
+    maps = torch.zeros(4, 17 * channels_per_keypoint, 64, 48)
+    maps[0, ::channels_per_keypoint, 30, 20] = 1.0  # classification maps only
+    maps[2] = 0.5
+    maps[3, ::channels_per_keypoint, 0, 47] = 1.0
+    return maps
+
+
+@pytest.mark.parametrize('name', list(CODECS))
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_decoding_half_precision_and_degenerate_heatmaps_is_finite(name, dtype):
+    codec = CODECS[name]()
+    heatmaps = degenerate_heatmaps(codec.channels_per_keypoint).to(dtype)
+    rois = torch.tensor([[1030.3, 1100.7, 1090.1, 1230.9]] * 4)
+    for autocast in (False, True):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            keypoints, scores = codec.decode(heatmaps, rois)
+        assert keypoints.dtype == scores.dtype == torch.float32
+        assert torch.isfinite(keypoints).all() and torch.isfinite(scores).all()
+        # The spike is found where it is (MSRA's quarter shift aside).
+        spike = codec.to_heatmap_coords(keypoints[:1], rois[:1])[0]
+        assert (spike - torch.tensor([20., 30.])).abs().max() <= 0.25 + 1e-4
