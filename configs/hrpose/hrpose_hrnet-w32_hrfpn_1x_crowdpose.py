@@ -16,5 +16,10 @@ val_dataloader = dict(
         ann_file='annotations/mmpose_crowdpose_test.json',
         data_prefix=dict(img='images/')))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/mmpose_crowdpose_test.json')
+# CrowdPose's own protocol: OKS areas of 0.53 x the box area (its json has no area), and AP
+# by crowd index (easy / medium / hard) besides AP, AP50, AP75, AR.
+val_evaluator = dict(
+    ann_file=data_root + 'annotations/mmpose_crowdpose_test.json',
+    iou_types=('keypoints_crowd', 'bbox'),
+    use_area=False)
 test_evaluator = val_evaluator

@@ -17,26 +17,53 @@ from hrpose.registry import METRICS
 
 # Names of COCOeval.stats entries, in order.
 _KEYPOINT_STATS = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl')
+# CrowdPose reports these (crowdposetools' summary): no area ranges, AP by crowd index.
+_CROWD_STATS = ('AP', 'AP50', 'AP75', 'AR', 'AR50', 'AR75', 'AP_easy', 'AP_medium', 'AP_hard')
 _BBOX_STATS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 
-def fill_missing_areas(coco_gt: COCO) -> int:
-    """Give ground truth without ``area`` (CrowdPose's json has none) its box area.
+# CrowdPose's official evaluation (crowdposetools; xtcocotools with use_area=False, as mmpose
+# runs it) takes 0.53 x the box area as the object's area in the OKS: CrowdPose's json has no
+# segmentation areas, and 0.53 is the ratio of segmentation to box areas of COCO persons.
+BOX_AREA_RATIO = 0.53
+# CrowdPose's difficulty levels by the image's crowd index: easy below 0.2, hard from 0.8.
+CROWD_INDEX_SPLITS = (0.2, 0.8)
 
-    OKS divides by the object's area; where the json gives none, the box area stands in,
-    as CrowdPose's own evaluation does.
+
+def set_object_areas(coco_gt: COCO, use_area: bool = True) -> int:
+    """Give each ground-truth person the area the OKS divides by.
+
+    With ``use_area`` the json's ``area`` is kept where there is one; without it (or where
+    it is missing) the area is ``0.53 x`` the box area, as CrowdPose's evaluation computes
+    it. pycocotools reads ``area`` both in the OKS and for the area ranges, as the official
+    code does with its 0.53 areas.
 
     Returns:
-        int: how many annotations were filled.
+        int: how many annotations got the 0.53 x box area.
     """
-    filled = 0
+    replaced = 0
     for ann in coco_gt.dataset['annotations']:
-        if 'area' not in ann:
-            ann['area'] = float(ann['bbox'][2] * ann['bbox'][3])
-            filled += 1
-    if filled:
+        if not use_area or 'area' not in ann:
+            ann['area'] = float(ann['bbox'][2] * ann['bbox'][3]) * BOX_AREA_RATIO
+            replaced += 1
+    if replaced:
         coco_gt.createIndex()
-    return filled
+    return replaced
+
+
+def crowd_index_splits(coco_gt: COCO, ann_file: str) -> Dict[str, List[int]]:
+    """Image ids of CrowdPose's easy / medium / hard images by their ``crowdIndex``."""
+    splits: Dict[str, List[int]] = dict(easy=[], medium=[], hard=[])
+    for image in coco_gt.dataset['images']:
+        if 'crowdIndex' not in image:
+            raise KeyError(f'{ann_file}: image id {image["id"]} has no "crowdIndex"; '
+                           "iou_types 'keypoints_crowd' needs CrowdPose's crowd index of "
+                           "every image (use 'keypoints' for other datasets)")
+        index = image['crowdIndex']
+        name = 'easy' if index < CROWD_INDEX_SPLITS[0] else (
+            'medium' if index < CROWD_INDEX_SPLITS[1] else 'hard')
+        splits[name].append(image['id'])
+    return splits
 
 
 @METRICS.register_module()
@@ -47,9 +74,16 @@ class CocoKeypointMetric(BaseMetric):
     keypoints are in hrpose's continuous coordinates; they are written in COCO's pixel-index
     convention (minus 0.5), the inverse of what the dataset does on loading.
 
+    CrowdPose: ``iou_types=('keypoints_crowd', 'bbox'), use_area=False`` evaluates as its
+    official code does: OKS areas of 0.53 x the box area, and AP/AP50/AP75/AR/AR50/AR75
+    plus AP on its easy, medium and hard images (crowd index below 0.2, below 0.8, above).
+
     Args:
         ann_file: the COCO json of the evaluated split (ground truth).
-        iou_types: which evaluations to run, from ``('keypoints', 'bbox')``.
+        iou_types: which evaluations to run, from ``('keypoints', 'keypoints_crowd',
+            'bbox')``.
+        use_area: take the OKS area from the json's ``area``; False (CrowdPose): 0.53 x the
+            box area, which is also used where an annotation has no ``area``.
         outfile_prefix: if given, write ``<prefix>.keypoints.json`` and ``<prefix>.bbox.json``
             in COCO results format.
         collect_device: 'cpu' or 'gpu', for gathering results across processes.
@@ -61,15 +95,21 @@ class CocoKeypointMetric(BaseMetric):
     def __init__(self,
                  ann_file: str,
                  iou_types: Sequence[str] = ('keypoints', 'bbox'),
+                 use_area: bool = True,
                  outfile_prefix: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        unknown = set(iou_types) - {'keypoints', 'bbox'}
+        unknown = set(iou_types) - {'keypoints', 'keypoints_crowd', 'bbox'}
         if unknown:
-            raise ValueError(f'iou_types may hold "keypoints" and "bbox", got {sorted(unknown)}')
+            raise ValueError('iou_types may hold "keypoints", "keypoints_crowd" and "bbox", '
+                             f'got {sorted(unknown)}')
+        if {'keypoints', 'keypoints_crowd'} <= set(iou_types):
+            raise ValueError('iou_types: "keypoints" and "keypoints_crowd" both name the '
+                             'keypoint evaluation; give one')
         self.ann_file = ann_file
         self.iou_types = tuple(iou_types)
+        self.use_area = use_area
         self.outfile_prefix = outfile_prefix
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -128,7 +168,11 @@ class CocoKeypointMetric(BaseMetric):
         with get_local_path(self.ann_file) as local_path:
             with contextlib.redirect_stdout(io.StringIO()):
                 coco_gt = COCO(local_path)
-        fill_missing_areas(coco_gt)
+        replaced = set_object_areas(coco_gt, self.use_area)
+        if replaced and self.use_area:
+            logger.warning(f'{replaced} annotation(s) of {self.ann_file} have no "area": their '
+                           f'OKS area is {BOX_AREA_RATIO} x the box area, as CrowdPose '
+                           'evaluates')
         self.check_image_coverage(results, coco_gt)
         category_id = coco_gt.getCatIds(catNms=['person']) or coco_gt.getCatIds()
         dets = self.results_to_coco(results, category_id[0])
@@ -141,27 +185,53 @@ class CocoKeypointMetric(BaseMetric):
 
         metrics = OrderedDict()
         for iou_type in self.iou_types:
-            names = _KEYPOINT_STATS if iou_type == 'keypoints' else _BBOX_STATS
-            key_prefix = 'kpt_' if iou_type == 'keypoints' else 'bbox_'
-            if not dets[iou_type]:
+            names = dict(keypoints=_KEYPOINT_STATS, keypoints_crowd=_CROWD_STATS,
+                         bbox=_BBOX_STATS)[iou_type]
+            key_prefix = 'bbox_' if iou_type == 'bbox' else 'kpt_'
+            det_list = dets['bbox' if iou_type == 'bbox' else 'keypoints']
+            if not det_list:
                 logger.warning(f'no {iou_type} predictions: {iou_type} AP is 0')
                 metrics.update({key_prefix + n: 0.0 for n in names})
                 continue
-            stats = self.run_cocoeval(coco_gt, dets[iou_type], iou_type)
+            stats = self.run_cocoeval(coco_gt, det_list, iou_type)
             logger.info(f'COCO {iou_type} evaluation:\n{stats["summary"]}')
             metrics.update({key_prefix + n: float(v) for n, v in zip(names, stats['stats'])})
         return metrics
 
     def run_cocoeval(self, coco_gt: COCO, det_list: List[dict], iou_type: str) -> dict:
-        """Run COCOeval; return its ``stats`` and the printed summary table."""
+        """Run COCOeval; return its ``stats`` and the printed summary table.
+
+        ``keypoints_crowd``: CrowdPose's stats, COCOeval's AP/AP50/AP75/AR/AR50/AR75 and the
+        mean precision over the easy, medium and hard images (-1 for a level without
+        images), as crowdposetools' ``get_type_result`` computes them.
+        """
         with contextlib.redirect_stdout(io.StringIO()):
             coco_dt = coco_gt.loadRes(det_list)
-        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
-        if iou_type == 'keypoints':
+        coco_eval = COCOeval(coco_gt, coco_dt, 'bbox' if iou_type == 'bbox' else 'keypoints')
+        if iou_type != 'bbox':
             coco_eval.params.kpt_oks_sigmas = np.asarray(self.dataset_meta['sigmas'])
         summary = io.StringIO()
         with contextlib.redirect_stdout(summary):
             coco_eval.evaluate()
             coco_eval.accumulate()
             coco_eval.summarize()
-        return dict(stats=coco_eval.stats, summary=summary.getvalue())
+        if iou_type != 'keypoints_crowd':
+            return dict(stats=coco_eval.stats, summary=summary.getvalue())
+        # COCOeval's stats: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl.
+        stats = [coco_eval.stats[i] for i in (0, 1, 2, 5, 6, 7)]
+        lines = [line for line in summary.getvalue().splitlines()
+                 if line.strip().startswith('Average') and 'medium' not in line and
+                 'large' not in line]
+        for level, image_ids in crowd_index_splits(coco_gt, self.ann_file).items():
+            value = -1.0
+            if image_ids:
+                coco_eval.params.imgIds = sorted(image_ids)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    coco_eval.evaluate()
+                    coco_eval.accumulate()
+                # The official mean keeps the -1 of unreached settings, like crowdposetools.
+                value = float(np.mean(coco_eval.eval['precision'][:, :, :, 0, :]))
+            stats.append(value)
+            lines.append(f' Average Precision  (AP) @[ IoU=0.50:0.95 | type={level:>6s} | '
+                         f'maxDets= 20 ] = {value:0.3f}  ({len(image_ids)} images)')
+        return dict(stats=np.asarray(stats), summary='\n'.join(lines) + '\n')

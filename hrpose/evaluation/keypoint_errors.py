@@ -13,7 +13,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from .coco_keypoint_metric import fill_missing_areas
+from .coco_keypoint_metric import set_object_areas
 
 
 def per_keypoint_errors(coco_gt: COCO, results: Sequence[dict], sigmas: Sequence[float],
@@ -41,7 +41,7 @@ def per_keypoint_errors(coco_gt: COCO, results: Sequence[dict], sigmas: Sequence
             raise ValueError(f'result {i} (image {result["image_id"]}) has '
                              f'{len(result["keypoints"])} keypoint values, expected '
                              f'3 x {num_keypoints}')
-    fill_missing_areas(coco_gt)
+    set_object_areas(coco_gt)
     persons = [a for a in coco_gt.dataset['annotations']
                if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0]
     labelled = np.zeros(num_keypoints, dtype=np.int64)

@@ -12,7 +12,7 @@ from pycocotools.cocoeval import COCOeval
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation import CocoKeypointMetric
-from hrpose.evaluation.coco_keypoint_metric import fill_missing_areas
+from hrpose.evaluation.coco_keypoint_metric import set_object_areas
 from tests.conftest import COCO_METAINFO, CROWDPOSE_METAINFO
 
 
@@ -48,7 +48,7 @@ def noisy_predictions(ann_file, num_keypoints, seed, only_labelled=False):
 def cocoeval_directly(ann_file, dets, iou_type, sigmas=None):
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(ann_file)
-        fill_missing_areas(gt)  # the same ground truth the metric sees (CrowdPose has no area)
+        set_object_areas(gt)  # the same ground truth the metric sees (CrowdPose has no area)
         ev = COCOeval(gt, gt.loadRes(dets), iou_type)
         if sigmas is not None:
             ev.params.kpt_oks_sigmas = np.array(sigmas)
