@@ -1,6 +1,7 @@
 """How the cost of one hrpose forward pass grows with the number of persons.
 
     python bench/persons_scaling.py [--config CONFIG] [--persons 1 5 10 20] [--repeats 3]
+        [--cfg-options key=value ...]
 
 Times the whole model (backbone, neck, RPN, box head, keypoint branch) on one 800x1216
 image on the CPU. The box branch runs as usual, but its output is replaced by exactly N
@@ -16,7 +17,7 @@ import time
 import numpy as np
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -37,6 +38,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--height', type=int, default=800)
     parser.add_argument('--width', type=int, default=1216)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='config overrides, e.g. model.roi_head.keypoint_roi_extractor.'
+                        'roi_layer.sampling_ratio=2')
     return parser.parse_args()
 
 
@@ -73,6 +77,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     init_default_scope('hrpose')
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     cfg.model.backbone.init_cfg = None  # random weights: the cost does not depend on them
     model = MODELS.build(cfg.model).eval()
 

@@ -138,3 +138,67 @@ def test_rescoring_and_oks_nms_in_predict(cfg, batch):
             confident = before.keypoint_scores[match][before.keypoint_scores[match] > 0.0]
             expected = before.scores[match] * confident.mean() if len(confident) else 0.0
             assert score.item() == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_keypoint_rois_hold_a_labelled_keypoint_inside(cfg):
+    """A positive proposal trains the keypoint branch only if a labelled keypoint of its
+    person falls inside its expanded RoI (Keypoint R-CNN's rule)."""
+    from types import SimpleNamespace
+
+    from mmengine.structures import InstanceData
+    model = build_model(cfg)
+    keypoints = torch.zeros(1, 17, 2)
+    visible = torch.zeros(1, 17)
+    keypoints[0, 0], keypoints[0, 15] = torch.tensor([50., 50.]), torch.tensor([60., 150.])
+    visible[0, 0] = visible[0, 15] = 2
+    gt = InstanceData(keypoints=keypoints, keypoints_visible=visible)
+    priors = torch.tensor([
+        [40., 40., 70., 160.],  # the person: both keypoints inside
+        [300., 300., 340., 380.],  # matched to the person, but far from its keypoints
+        [45., 130., 75., 170.],  # around the lower keypoint only
+    ])
+    result = SimpleNamespace(pos_priors=priors, pos_assigned_gt_inds=torch.zeros(3).long())
+    rois, kpts, vis = model.roi_head._keypoint_training_rois([result], [gt])
+    assert len(rois[0]) == 2
+    torch.testing.assert_close(rois[0], model.roi_head.codec.expand_rois(priors[[0, 2]]))
+    codec = model.roi_head.codec
+    weights = codec.target_weights(codec.to_heatmap_coords(kpts, rois[0]), vis)
+    assert (weights.sum(dim=1) > 0).all()
+
+
+def test_keypoint_rois_reach_roi_align_in_float32_under_half_features(cfg, batch):
+    model = build_model(cfg).eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    seen = []
+    roi_layer = model.roi_head.keypoint_roi_extractor.roi_layers[0]
+    original_forward = roi_layer.forward
+
+    def recording_forward(feats, rois):
+        seen.append((feats.dtype, rois.dtype))
+        return original_forward(feats, rois)
+
+    roi_layer.forward = recording_forward
+    from mmengine.structures import InstanceData
+    with torch.no_grad():
+        x = tuple(level.half() for level in model.extract_feat(data['inputs']))
+        # Coordinates in [1024, 2048): fp16 would put them on a 1-pixel grid.
+        boxes = InstanceData(bboxes=torch.tensor([[1030.3, 1100.7, 1090.1, 1230.9]]))
+        heatmaps = model.roi_head._keypoint_forward(x, [model.roi_head.codec.expand_rois(
+            boxes.bboxes)])
+    assert seen == [(torch.float32, torch.float32)]
+    assert heatmaps.shape[0] == 1
+
+
+def test_keypoint_branch_under_bfloat16_autocast_gives_finite_float32_keypoints(cfg, batch):
+    from mmengine.structures import InstanceData
+    model = build_model(cfg).eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    metas = [sample.metainfo for sample in data['data_samples']]
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        x = model.extract_feat(data['inputs'])
+        results = [InstanceData(bboxes=torch.tensor([[10., 10., 60., 120.], [70., 20., 90., 60.]]))
+                   for _ in metas]
+        results = model.roi_head.predict_keypoints(x, results, metas)
+    for res in results:
+        assert res.keypoints.dtype == torch.float32
+        assert torch.isfinite(res.keypoints).all() and torch.isfinite(res.keypoint_scores).all()

@@ -1,6 +1,7 @@
 """Test-time pose tricks as small batched functions: flip-back, rescoring, OKS and OKS-NMS."""
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -60,18 +61,19 @@ def rescore_instances(box_scores: Tensor, keypoint_scores: Tensor,
 
 
 def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor,
-                 visible: Optional[Tensor] = None) -> Tensor:
+                 other_areas: Optional[Tensor] = None) -> Tensor:
     """Object keypoint similarity of every pose in ``keypoints`` with every one in ``other``.
 
-    ``OKS = mean_k exp(-d_k^2 / (2 s^2 (2 sigma_k)^2))`` over the keypoints of the first
-    pose that are ``visible`` (all by default), ``s^2`` being the first pose's area.
+    ``OKS = mean_k exp(-d_k^2 / (2 s^2 (2 sigma_k)^2))`` over all K keypoints, as mmpose's
+    ``oks_iou`` computes it for OKS-NMS: ``s^2`` is the mean of the two poses' areas
+    (``areas`` alone when ``other_areas`` is not given).
 
     Args:
         keypoints: (N, K, 2).
         other: (M, K, 2).
-        areas: (N, ) object areas (e.g. box areas) of ``keypoints``.
+        areas: (N, ) areas of ``keypoints`` (mmpose: the area of the expanded top-down box).
         sigmas: (K, ) per-keypoint sigmas of the dataset.
-        visible: optional (N, K) mask of the keypoints that count.
+        other_areas: optional (M, ) areas of ``other``.
 
     Returns:
         Tensor: (N, M) similarities in [0, 1].
@@ -80,12 +82,9 @@ def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor
         raise ValueError(f'{sigmas.numel()} sigmas for poses with K={keypoints.shape[1]}')
     variances = (2 * sigmas)**2
     squared = ((keypoints[:, None] - other[None])**2).sum(-1)  # (N, M, K)
-    e = squared / (2 * areas[:, None, None].clamp(min=1e-6) * variances)
-    similarity = torch.exp(-e)
-    if visible is None:
-        return similarity.mean(-1)
-    weights = visible[:, None, :].to(similarity.dtype)
-    return (similarity * weights).sum(-1) / weights.sum(-1).clamp(min=1)
+    scale = areas[:, None] if other_areas is None else (areas[:, None] + other_areas[None]) / 2
+    e = squared / (2 * (scale[..., None] + torch.finfo(squared.dtype).eps) * variances)
+    return torch.exp(-e).mean(-1)
 
 
 def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
@@ -93,10 +92,14 @@ def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
             min_score: float = 0.0) -> Tuple[Tensor, Tensor]:
     """Suppress duplicate poses by OKS; the soft variant decays scores instead.
 
+    The (N, N) OKS matrix is computed in one batched call (pairs use the mean of their
+    areas, as mmpose's ``oks_nms``), copied to the host once, and the greedy pass runs
+    there: no device synchronisation per kept pose.
+
     Args:
         keypoints: (N, K, 2) poses.
         scores: (N, ) their scores.
-        areas: (N, ) their areas (box areas).
+        areas: (N, ) their areas (the expanded RoIs', as mmpose uses its boxes' scales).
         sigmas: (K, ) dataset sigmas.
         iou_threshold: poses with OKS above it to a kept pose are suppressed (hard), or
             decayed by ``exp(-OKS^2 / sigma)`` (soft).
@@ -111,24 +114,24 @@ def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
     num = len(scores)
     if num == 0:
         return scores.new_zeros(0, dtype=torch.long), scores.new_zeros(0)
-    oks = keypoint_oks(keypoints, keypoints, areas, sigmas)  # (N, N), symmetric enough
-    remaining = torch.ones(num, dtype=torch.bool, device=scores.device)
-    scores = scores.clone()
+    oks = keypoint_oks(keypoints, keypoints, areas, sigmas, other_areas=areas)
+    # One transfer of the matrix and the scores; the loop below only touches host memory.
+    oks_host = oks.detach().cpu().numpy()
+    scores_host = scores.detach().cpu().numpy().astype(np.float64)
+    remaining = np.ones(num, dtype=bool)
     keep = []
-    # A loop over kept poses (at most N, typically a few dozen), each step one tensor op.
     for _ in range(num):
-        candidates = torch.where(remaining, scores, scores.new_tensor(-1.0))
-        best = int(candidates.argmax())
-        if not remaining[best] or (soft and scores[best] < min_score):
+        best = int(np.argmax(np.where(remaining, scores_host, -np.inf)))
+        if not remaining[best] or (soft and scores_host[best] < min_score):
             break
         keep.append(best)
         remaining[best] = False
-        overlap = oks[best]
+        overlap = oks_host[best]
         if soft:
-            decay = torch.where(overlap > iou_threshold, torch.exp(-overlap**2 / sigma),
-                                torch.ones_like(overlap))
-            scores = torch.where(remaining, scores * decay, scores)
+            decay = np.where(overlap > iou_threshold, np.exp(-overlap**2 / sigma), 1.0)
+            scores_host = np.where(remaining, scores_host * decay, scores_host)
         else:
             remaining &= overlap <= iou_threshold
-    keep = torch.as_tensor(keep, dtype=torch.long, device=scores.device)
-    return keep, scores[keep]
+    keep_index = torch.as_tensor(keep, dtype=torch.long).to(scores.device)
+    kept_scores = torch.as_tensor(scores_host[keep], dtype=scores.dtype).to(scores.device)
+    return keep_index, kept_scores

@@ -73,7 +73,7 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
     def _keypoint_training_rois(
             self, sampling_results: List[SamplingResult],
             batch_gt_instances: List[InstanceData]) -> Tuple[List[Tensor], Tensor, Tensor]:
-        """Positive proposals whose person has a labelled keypoint, with their GT.
+        """Positive proposals holding a labelled keypoint of their person, with their GT.
 
         Returns:
             tuple: per-image expanded RoIs [(R_i, 4)], keypoints (R, K, 2) and
@@ -91,13 +91,18 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                     f'model.roi_head.keypoint_head.num_keypoints={num_keypoints}: make them '
                     'equal (K comes from the dataset metainfo, e.g. 17 for COCO, 14 for '
                     'CrowdPose)')
+            # As Keypoint R-CNN: a RoI trains the branch only if a labelled keypoint of its
+            # person lies inside it (here: inside the expanded RoI, on the heatmap). RoIs
+            # with all-zero weights would take slots of the cap and dilute the loss.
             gt_inds = res.pos_assigned_gt_inds
-            keep = (gt_visible[gt_inds] > 0).any(dim=-1)
-            boxes, gt_inds = res.pos_priors[keep], gt_inds[keep]
+            expanded = self.codec.expand_rois(res.pos_priors)
+            coords = self.codec.to_heatmap_coords(gt_keypoints[gt_inds], expanded)
+            keep = self.codec.target_weights(coords, gt_visible[gt_inds]).sum(dim=-1) > 0
+            expanded, gt_inds = expanded[keep], gt_inds[keep]
             if max_per_img is not None and len(gt_inds) > max_per_img:
                 chosen = torch.randperm(len(gt_inds), device=gt_inds.device)[:max_per_img]
-                boxes, gt_inds = boxes[chosen], gt_inds[chosen]
-            rois.append(self.codec.expand_rois(boxes))
+                expanded, gt_inds = expanded[chosen], gt_inds[chosen]
+            rois.append(expanded)
             keypoints.append(gt_keypoints[gt_inds])
             visible.append(gt_visible[gt_inds])
         return rois, torch.cat(keypoints), torch.cat(visible)
@@ -120,9 +125,15 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
 
     def _keypoint_forward(self, x: Tuple[Tensor], rois_per_img: List[Tensor]) -> Tensor:
         """Heatmaps (R, K, H, W) for per-image RoIs [(R_i, 4)] in input-image coordinates."""
-        pooled = [self.codec.pooling_rois(rois) for rois in rois_per_img]
-        feats = self.keypoint_roi_extractor(x[:self.keypoint_roi_extractor.num_inputs],
-                                            bbox2roi(pooled))
+        pooled = [self.codec.pooling_rois(rois.float()) for rois in rois_per_img]
+        levels = x[:self.keypoint_roi_extractor.num_inputs]
+        # RoIAlign in float32 whatever the features' dtype: mmdet's extractor casts the RoIs
+        # to the features' dtype, and in fp16 a coordinate in [1024, 2048) lies on a 1-pixel
+        # grid, twice the error DARK and UDP remove. mmcv's kernels take RoIs in the dtype of
+        # the features, so the pooled level is read in float32 too.
+        with torch.autocast(device_type=levels[0].device.type, enabled=False):
+            feats = self.keypoint_roi_extractor(tuple(level.float() for level in levels),
+                                                bbox2roi(pooled))
         return self.keypoint_head(feats)
 
     def predict(self,
@@ -211,8 +222,9 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
             if sigmas is None:
                 raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
                                'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
-            boxes = results.bboxes
-            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
+            rois = self.codec.expand_rois(results.bboxes)
+            areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
             keep, scores = oks_nms(
                 results.keypoints, results.scores, areas,
                 results.keypoints.new_tensor(sigmas),
