@@ -1,10 +1,38 @@
 """Environment set-up shared by tools/train.py and tools/test.py."""
 import argparse
 import os
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
+
+
+def check_mmcv_ops(cuda_available: Optional[bool] = None,
+                   compiled_cuda_version: Optional[str] = None) -> None:
+    """Stop early when torch sees a GPU but mmcv's ops were built for the CPU only.
+
+    Otherwise the first RPN NMS on a CUDA tensor fails deep in mmcv with "implementation for
+    device cuda:0 not found", after the model, the data and the workers were set up (an
+    8-GPU job dies at iteration 0). The arguments replace the probes, for tests.
+
+    Raises:
+        RuntimeError: naming the fix.
+    """
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        return
+    if compiled_cuda_version is None:
+        from mmcv.ops import get_compiling_cuda_version
+        compiled_cuda_version = get_compiling_cuda_version()
+    if compiled_cuda_version == 'not available':
+        raise RuntimeError(
+            'torch sees a GPU but mmcv 2.1.0 was built with CPU ops only, so its RoIAlign and '
+            'NMS cannot run on CUDA tensors. Rebuild it with CUDA ops: on this machine '
+            '`make install` (it now detects the GPU), or from a login node without one '
+            "`HRPOSE_MMCV_CUDA=1 TORCH_CUDA_ARCH_LIST='8.0;9.0' make install`. To run on the "
+            'CPU instead, hide the GPU: CUDA_VISIBLE_DEVICES= .')
 
 
 def prepare_distributed(cfg: Config, launcher: str) -> None:
@@ -44,8 +72,10 @@ def apply_common_args(cfg: Config, args) -> None:
     """Apply ``--work-dir`` and ``--cfg-options`` the way mmdet's tools do.
 
     The work dir is, in order: ``--work-dir``, ``work_dir`` in the config, or
-    ``./work_dirs/<config name>``.
+    ``./work_dirs/<config name>``. Checks first that mmcv's ops can run on the GPU torch
+    sees (:func:`check_mmcv_ops`), before anything is built.
     """
+    check_mmcv_ops()
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:

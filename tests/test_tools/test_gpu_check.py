@@ -1,0 +1,79 @@
+"""tools/analysis_tools/gpu_check.py in its CPU mode, so the GPU acceptance run is never
+untested code."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import REPO_ROOT
+
+
+def load_gpu_check():
+    spec = importlib.util.spec_from_file_location(
+        'gpu_check', osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'gpu_check.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check = load_gpu_check()
+
+
+def table_rows(output: str) -> dict:
+    """{part: (status, result)} from the printed table."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('part'))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        for status in ('ok', 'FAILED', 'left out'):
+            marker = f'  {status}  '
+            if marker in line:
+                part, result = line.split(marker, 1)
+                rows[part.strip()] = (status, result.strip())
+    return rows
+
+
+def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(
+        tmp_path, capsys):
+    code = gpu_check.main(['--device', 'cpu', '--iters', '6', '--persons', '1', '3',
+                           '--repeats', '1', '--work-dir', str(tmp_path)])
+    rows = table_rows(capsys.readouterr().out)
+    assert code == 0
+    ran = {part: status for part, (status, _) in rows.items() if status != 'left out'}
+    assert len(ran) == 6 and set(ran.values()) == {'ok'}, rows
+    assert any(part.startswith('RoIAlign (cpu vs torchvision') for part in ran)
+    training = next(result for part, (_, result) in rows.items() if part.startswith('training'))
+    assert 'finite' in training and 'falling' in training
+    left_out = [part for part, (status, _) in rows.items() if status == 'left out']
+    assert 'mmcv CUDA kernels vs CPU' in left_out and 'W32 training with AMP' in left_out
+    assert 'dist_train.sh 1 vs 2 processes' in left_out
+
+
+def test_ops_check_catches_a_wrong_kernel(monkeypatch):
+    import mmcv.ops
+    original = mmcv.ops.RoIAlign.forward
+    monkeypatch.setattr(mmcv.ops.RoIAlign, 'forward',
+                        lambda self, x, rois: original(self, x, rois) * 1.01)
+    rows = gpu_check.check_ops(torch.device('cpu'))
+    assert [r.status for r in rows] == ['FAILED', 'ok', 'ok']
+
+
+def test_soft_nms_transcription_matches_mmcv_linear_soft_nms():
+    from mmcv.ops import soft_nms
+    gen = torch.Generator().manual_seed(1)
+    boxes, scores = gpu_check.random_boxes(60, gen)
+    dets, keep = soft_nms(boxes, scores, 0.3, min_score=0.01, method='linear')
+    ref_keep, ref_scores = gpu_check.soft_nms_linear_reference(boxes.numpy(), scores.numpy(),
+                                                               0.3, 0.01)
+    assert keep.tolist() == ref_keep.tolist()
+    np.testing.assert_allclose(dets[:, 4].numpy(), ref_scores, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_distributed_part_on_the_cpu(tmp_path):
+    row = gpu_check.check_distributed(torch.device('cpu'), iters=4, work_dir=str(tmp_path))
+    assert row.status == 'ok', row.detail

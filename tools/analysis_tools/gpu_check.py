@@ -1,0 +1,404 @@
+"""Acceptance check of an install: run it first on a GPU machine, it prints one table.
+
+    python tools/analysis_tools/gpu_check.py                      # GPU: the whole check
+    python tools/analysis_tools/gpu_check.py --device cpu         # CPU: the parts that apply
+
+Parts (each row of the table says ok, FAILED or left out, and why):
+
+1. mmcv ops: RoIAlign, nms and soft_nms on random inputs, CUDA against CPU (max
+   difference). On the CPU, mmcv's RoIAlign and nms against torchvision's, an independent
+   implementation, and soft_nms against a plain transcription of its linear decay.
+2. Training: ``--iters`` iterations of HRNet-W32 with ``--amp`` on synthetic full-size
+   images (CPU: the tiny config in float32, a few iterations): iterations per second, peak
+   memory, losses finite and falling.
+3. Distributed: with 2 or more GPUs (or ``--dist`` on the CPU, gloo), ``tools/dist_train.sh``
+   with 2 processes against 1 process at the same total batch: the loss curves agree
+   within noise.
+4. Inference latency with 1 / 5 / 10 / 20 persons on a 1216x800 image, and heatmap decoding
+   throughput, on the device.
+
+Exit status 0 when no part failed.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO_ROOT)
+
+import hrpose  # noqa: E402,F401  (registers the modules, allow-lists checkpoint types)
+
+W32_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py')
+TINY_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
+
+
+class Row:
+    """One line of the table: part, status ('ok', 'FAILED', 'left out') and the figures."""
+
+    def __init__(self, part: str, status: str, detail: str) -> None:
+        self.part, self.status, self.detail = part, status, detail
+
+
+# 1. mmcv ops ------------------------------------------------------------------------------
+
+def random_rois(num: int, size: Tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """(num, 5) RoIs (batch index 0, x1, y1, x2, y2) inside a (h, w) feature map."""
+    h, w = size
+    xy = torch.rand(num, 2, generator=generator) * torch.tensor([w * 0.7, h * 0.7])
+    wh = torch.rand(num, 2, generator=generator) * torch.tensor([w * 0.3, h * 0.3]) + 1
+    return torch.cat([torch.zeros(num, 1), xy, xy + wh], dim=1)
+
+
+def random_boxes(num: int, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Overlapping boxes (num, 4) in a 500x500 image and distinct scores (num, )."""
+    xy = torch.rand(num, 2, generator=generator) * 400
+    wh = torch.rand(num, 2, generator=generator) * 100 + 10
+    scores = torch.randperm(num, generator=generator).float() / num + 0.01
+    return torch.cat([xy, xy + wh], dim=1), scores
+
+
+def soft_nms_linear_reference(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+                              min_score: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Linear soft-NMS (Bodla et al., 2017), one box at a time: the best box is kept and
+    every other box overlapping it by more than the threshold is scaled by (1 - IoU). In
+    float32, as the kernels compute (a score equal to ``min_score`` is kept)."""
+    boxes, scores = boxes.astype(np.float32), scores.astype(np.float32).copy()
+    min_score = np.float32(min_score)
+    index = np.arange(len(scores))
+    kept, kept_scores = [], []
+    while len(index):
+        best = int(np.argmax(scores[index]))
+        i = index[best]
+        kept.append(i)
+        kept_scores.append(scores[i])
+        index = np.delete(index, best)
+        if not len(index):
+            break
+        x1 = np.maximum(boxes[i, 0], boxes[index, 0])
+        y1 = np.maximum(boxes[i, 1], boxes[index, 1])
+        x2 = np.minimum(boxes[i, 2], boxes[index, 2])
+        y2 = np.minimum(boxes[i, 3], boxes[index, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+        iou = inter / (area(boxes[i]) + area(boxes[index]) - inter)
+        scores[index] = np.where(iou > iou_threshold, scores[index] * (1 - iou), scores[index])
+        index = index[scores[index] >= min_score]
+    return np.asarray(kept), np.asarray(kept_scores)
+
+
+def check_ops(device: torch.device, seed: int = 0) -> List[Row]:
+    """mmcv's ops on ``device`` against a second implementation."""
+    from mmcv.ops import RoIAlign, get_compiling_cuda_version, nms, soft_nms
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(1, 16, 50, 40, generator=generator)
+    rois = random_rois(64, (50, 40), generator)
+    boxes, scores = random_boxes(200, generator)
+    rows = []
+    roi_align = RoIAlign((7, 6), spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    if device.type == 'cuda':
+        reference_name = 'mmcv CPU'
+        compiled = get_compiling_cuda_version()
+        if compiled == 'not available':
+            return [Row('mmcv ops', 'FAILED', 'mmcv was built without CUDA ops: run '
+                        "HRPOSE_MMCV_CUDA=1 make install on this machine")]
+        pooled = roi_align(features.to(device), rois.to(device)).cpu()
+        reference = roi_align(features, rois)
+        keep = nms(boxes.to(device), scores.to(device), 0.5)[1].cpu()
+        keep_ref = nms(boxes, scores, 0.5)[1]
+        soft, soft_keep = soft_nms(boxes.to(device), scores.to(device), 0.5, min_score=0.05,
+                                   method='linear')
+        soft_ref, soft_keep_ref = soft_nms(boxes, scores, 0.5, min_score=0.05, method='linear')
+        soft_diff = (soft.cpu()[:, 4] - soft_ref[:, 4]).abs().max().item() \
+            if len(soft) == len(soft_ref) else float('inf')
+        soft_same = torch.equal(soft_keep.cpu(), soft_keep_ref)
+    else:
+        import torchvision
+        reference_name = 'torchvision / transcription'
+        pooled = roi_align(features, rois)
+        reference = torchvision.ops.roi_align(features, rois, (7, 6), 1.0, 0, aligned=True)
+        keep = nms(boxes, scores, 0.5)[1]
+        keep_ref = torchvision.ops.nms(boxes, scores, 0.5)
+        soft, soft_keep = soft_nms(boxes, scores, 0.5, min_score=0.05, method='linear')
+        ref_keep, ref_scores = soft_nms_linear_reference(boxes.numpy(), scores.numpy(), 0.5,
+                                                         0.05)
+        soft_same = soft_keep.tolist() == ref_keep.tolist()
+        soft_diff = float(np.abs(soft[:, 4].numpy() - ref_scores).max()) if soft_same \
+            else float('inf')
+    roi_diff = (pooled - reference).abs().max().item()
+    rows.append(Row(f'RoIAlign ({device.type} vs {reference_name})',
+                    'ok' if roi_diff < 1e-4 else 'FAILED', f'max difference {roi_diff:.2e}'))
+    same = torch.equal(keep, keep_ref)
+    rows.append(Row(f'nms ({device.type} vs {reference_name})', 'ok' if same else 'FAILED',
+                    f'{len(keep)} of {len(boxes)} boxes kept, '
+                    f'{"identical" if same else "DIFFERENT"} indices'))
+    rows.append(Row(f'soft_nms ({device.type} vs {reference_name})',
+                    'ok' if soft_same and soft_diff < 1e-4 else 'FAILED',
+                    f'{len(soft_keep)} kept, max score difference {soft_diff:.2e}'))
+    return rows
+
+
+# 2. Training -----------------------------------------------------------------------------
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # ru_maxrss is in kilobytes on Linux: the peak of this process, loading included.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def training_config(device: torch.device, data_root: str, iters: int, amp: bool):
+    """The config of the training check: W32 with AMP on a GPU, the tiny model on the CPU."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
+    ann = lambda split: f'annotations/person_keypoints_{split}.json'  # noqa: E731
+    options = {
+        'model.backbone.init_cfg': None,
+        'train_dataloader.dataset.data_root': data_root + '/',
+        'train_dataloader.dataset.ann_file': ann('train'),
+        'train_dataloader.dataset.data_prefix.img': 'train/',
+        'train_dataloader.num_workers': 2,
+        'train_dataloader.persistent_workers': False,
+        'train_cfg': dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1),
+        'val_dataloader': None, 'val_evaluator': None, 'val_cfg': None,
+        'test_dataloader': None, 'test_evaluator': None, 'test_cfg': None,
+        'param_scheduler': [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                                 end=max(1, iters // 10))],
+        'default_hooks.checkpoint': dict(type='CheckpointHook', interval=iters + 1),
+        'default_hooks.logger': dict(type='LoggerHook', interval=max(1, iters // 10)),
+        'log_processor': dict(by_epoch=False),
+        'randomness': dict(seed=0),
+    }
+    if device.type == 'cuda':
+        # The synthetic set's category and metainfo are COCO's; only the files differ.
+        options['train_dataloader.dataset.filter_cfg'] = dict(filter_empty_gt=True,
+                                                              min_size=32)
+    cfg.merge_from_dict(options)
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    return cfg
+
+
+def check_training(device: torch.device, iters: int, amp: bool, work_dir: str) -> Row:
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    from hrpose.datasets.synthetic import make_synthetic_coco
+    image_size = (800, 1216) if device.type == 'cuda' else (160, 240)
+    data_root = osp.join(work_dir, 'synthetic')
+    make_synthetic_coco(data_root, splits=dict(train=16), image_size=image_size, seed=0)
+    cfg = training_config(device, data_root, iters, amp)
+    cfg.work_dir = osp.join(work_dir, 'train')
+    cfg.device = device.type  # mmengine puts the model on the default device
+
+    losses: List[float] = []
+
+    class LossRecorder(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            losses.append(float(outputs['loss'].detach()))
+
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(LossRecorder(), priority='LOWEST')
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    runner.train()
+    seconds = time.perf_counter() - start
+    model = 'W32' if device.type == 'cuda' else 'tiny'
+    what = f'{model}, {iters} iterations, {"AMP" if amp else "fp32"}, {image_size[1]}x' \
+        f'{image_size[0]}'
+    finite = all(np.isfinite(losses))
+    window = max(1, len(losses) // 5)
+    first, last = float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
+    falling = last < first
+    return Row(f'training ({what})', 'ok' if finite and falling else 'FAILED',
+               f'{iters / seconds:.2f} it/s, peak {"GPU" if device.type == "cuda" else "host"} '
+               f'memory {peak_memory_mb(device):.0f} MB, loss {first:.3f} -> {last:.3f} '
+               f'({"finite" if finite else "NOT FINITE"}, '
+               f'{"falling" if falling else "NOT FALLING"})')
+
+
+# 3. Distributed ------------------------------------------------------------------------------
+
+def scalar_losses(work_dir: str) -> List[float]:
+    """The logged ``loss`` of each logged iteration of a run, from its scalars.json."""
+    logs = []
+    for root, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            logs.append(osp.join(root, 'scalars.json'))
+    if not logs:
+        raise FileNotFoundError(f'no scalars.json under {work_dir}')
+    with open(sorted(logs)[-1]) as f:
+        return [json.loads(line)['loss'] for line in f if '"loss"' in line]
+
+
+def check_distributed(device: torch.device, iters: int, work_dir: str,
+                      total_batch: int = 4) -> Row:
+    """2 processes x total/2 images against 1 process x total images, same data order."""
+    from hrpose.datasets.synthetic import make_synthetic_coco
+    data_root = osp.join(work_dir, 'synthetic_dist')
+    make_synthetic_coco(data_root, splits=dict(train=16), image_size=(160, 240), seed=0)
+    curves = {}
+    for procs in (1, 2):
+        run_dir = osp.join(work_dir, f'dist_{procs}')
+        options = [
+            f'train_dataloader.dataset.data_root={data_root}/',
+            'train_dataloader.dataset.ann_file=annotations/person_keypoints_train.json',
+            'train_dataloader.dataset.data_prefix.img=train/',
+            f'train_dataloader.batch_size={total_batch // procs}',
+            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}',
+            f'default_hooks.checkpoint.interval={iters + 1}', 'default_hooks.logger.interval=1',
+        ]
+        env = dict(os.environ, PYTHON=sys.executable,
+                   PORT=str(29500 + os.getpid() % 1000 + procs))
+        if device.type != 'cuda':
+            env['CUDA_VISIBLE_DEVICES'] = ''
+        proc = subprocess.run(
+            ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), TINY_CONFIG, str(procs),
+             '--work-dir', run_dir, '--cfg-options', *options],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            return Row(f'dist_train.sh 1 vs 2 processes ({device.type})', 'FAILED',
+                       f'{procs} process(es) exited with {proc.returncode}: '
+                       f'{proc.stderr.strip().splitlines()[-1:]}')
+        curves[procs] = scalar_losses(run_dir)
+    one, two = np.asarray(curves[1]), np.asarray(curves[2])
+    n = min(len(one), len(two))
+    relative = float(np.abs(one[:n] - two[:n]).max() / np.abs(one[:n]).mean())
+    agree = n == iters and relative < 0.1
+    return Row(f'dist_train.sh 1 vs 2 processes ({device.type}, batch {total_batch})',
+               'ok' if agree else 'FAILED',
+               f'{n} iterations, largest loss difference {relative * 100:.1f}% of the mean loss')
+
+
+# 4. Inference and decoding ---------------------------------------------------------------
+
+def check_inference(device: torch.device, persons: List[int], repeats: int) -> List[Row]:
+    from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from bench.decode_throughput import random_heatmaps, time_call
+    from bench.persons_scaling import force_persons, person_boxes
+    from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap
+    from hrpose.registry import MODELS
+    init_default_scope('hrpose')
+    cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model).to(device).eval()
+    height, width = 800, 1216
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
+        pad_shape=(height, width), batch_input_shape=(height, width)))
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
+    generator = torch.Generator().manual_seed(0)
+    times = []
+    for num in persons:
+        force_persons(model.roi_head, person_boxes(num, height, width, generator).to(device))
+        data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+        with torch.no_grad():
+            seconds = time_call(lambda: model.predict(data['inputs'], data['data_samples']),
+                                repeats, sync)
+        times.append(seconds)
+    model_name = 'W32' if device.type == 'cuda' else 'tiny'
+    slope = float(np.polyfit(persons, times, 1)[0]) if len(persons) > 1 else 0.0
+    rows = [Row(f'inference ({model_name}, {width}x{height}, {device.type})', 'ok',
+                ', '.join(f'{n} persons {t * 1000:.0f} ms' for n, t in zip(persons, times)) +
+                f'; {slope * 1000:.1f} ms per extra person')]
+    heatmaps, rois = random_heatmaps(100)
+    heatmaps, rois = heatmaps.to(device), rois.to(device)
+    rates = []
+    for codec in (MSRAHeatmap(), DARKHeatmap(), UDPHeatmap()):
+        seconds = time_call(lambda: codec.decode(heatmaps, rois), repeats, sync)
+        rates.append(f'{type(codec).__name__[:-7]} {100 / seconds:,.0f}')
+    rows.append(Row(f'decoding (100 RoIs x 17 x 64x48, {device.type})', 'ok',
+                    'RoIs/s: ' + ', '.join(rates)))
+    return rows
+
+
+def print_table(rows: List[Row], left_out: Dict[str, str]) -> None:
+    rows = rows + [Row(part, 'left out', why) for part, why in left_out.items()]
+    width = max(len(r.part) for r in rows)
+    print(f'\n{"part":{width}s}  {"status":8s}  result')
+    print('-' * (width + 60))
+    for r in rows:
+        print(f'{r.part:{width}s}  {r.status:8s}  {r.detail}')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='cuda (default where a GPU is visible) or cpu')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations (default: 300 on a GPU, 8 on the CPU)')
+    parser.add_argument('--no-amp', action='store_true', help='train in float32 on the GPU')
+    parser.add_argument('--dist', action='store_true',
+                        help='also run the 1- vs 2-process comparison on the CPU (gloo)')
+    parser.add_argument('--persons', type=int, nargs='+', default=[1, 5, 10, 20])
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--skip', nargs='*', default=[],
+                        choices=['ops', 'train', 'dist', 'inference'],
+                        help='parts to leave out')
+    parser.add_argument('--work-dir', help='where the runs write (default: a temporary folder)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        print('--device cuda: torch sees no GPU here (run with --device cpu)', file=sys.stderr)
+        return 2
+    if device.type == 'cuda':
+        from hrpose.utils.setup_env import check_mmcv_ops
+        check_mmcv_ops()
+    iters = args.iters or (300 if device.type == 'cuda' else 8)
+    amp = device.type == 'cuda' and not args.no_amp
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix='hrpose-gpu-check-')
+    gpus = torch.cuda.device_count() if device.type == 'cuda' else 0
+    print(f'hrpose gpu_check on {device.type}'
+          + (f' ({torch.cuda.get_device_name(device)}, {gpus} GPU(s))' if gpus else '')
+          + f', torch {torch.__version__} (CUDA {torch.version.cuda}), work dir {work_dir}')
+    rows: List[Row] = []
+    left_out: Dict[str, str] = {}
+    for part in args.skip:
+        left_out[part] = '--skip'
+    if 'ops' not in args.skip:
+        rows += check_ops(device)
+    if device.type == 'cpu':
+        left_out['mmcv CUDA kernels vs CPU'] = 'no GPU (--device cpu)'
+    if 'train' not in args.skip:
+        rows.append(check_training(device, iters, amp, work_dir))
+    if device.type == 'cpu':
+        left_out['W32 training with AMP'] = 'AMP and full-size W32 need a GPU; the tiny ' \
+            'model trained in float32 instead'
+    if 'dist' not in args.skip:
+        if gpus >= 2 or (device.type == 'cpu' and args.dist):
+            rows.append(check_distributed(device, max(4, min(iters, 20)), work_dir))
+        else:
+            left_out['dist_train.sh 1 vs 2 processes'] = \
+                'needs 2 GPUs' if device.type == 'cuda' else 'CPU: pass --dist to run it (gloo)'
+    if 'inference' not in args.skip:
+        rows += check_inference(device, args.persons, args.repeats)
+    print_table(rows, left_out)
+    failed = [r.part for r in rows if r.status == 'FAILED']
+    print(f'\n{len(rows)} part(s) run, {len(failed)} failed, {len(left_out)} left out'
+          + (f': FAILED {", ".join(failed)}' if failed else ''))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
