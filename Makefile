@@ -6,7 +6,7 @@ DEMO_CONFIG ?= configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py
 DEMO_WORK_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-quick lint clean
+.PHONY: install demo test test-full test-quick lint clean
 
 install:
 	HRPOSE_VENV=$(VENV) bash tools/install.sh
@@ -18,12 +18,16 @@ demo: install
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK_DIR)
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK_DIR) --work-dir $(DEMO_WORK_DIR)
 
-# Whole suite (CPU only). `make test-quick` leaves out the end-to-end training tests.
+# The suite (CPU only) but the extra overfit runs; `make test-full` runs those too, and
+# `make test-quick` leaves out every end-to-end training test.
 test: install
-	$(PY) -m pytest tests -v -rA $(PYTEST_ARGS)
+	$(PY) -m pytest tests -v -rA -m "not full" --durations=15 $(PYTEST_ARGS)
+
+test-full: install
+	$(PY) -m pytest tests -v -rA --durations=15 $(PYTEST_ARGS)
 
 test-quick: install
-	$(PY) -m pytest tests -m "not slow" -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow and not full" -q $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m flake8 hrpose tools tests configs bench
