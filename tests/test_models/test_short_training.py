@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from hrpose.models.roi_heads.heatmap_keypoint_head import HeatmapKeypointHead
@@ -56,8 +55,8 @@ def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
         'default_hooks.checkpoint.interval': WARMUP_ITERS + 1,
         'default_hooks.logger.interval': 10,
         'model.roi_head.keypoint_head.codec.type': codec,
-        'model.roi_head.keypoint_head.loss_keypoint': dict(_delete_=True, type=loss,
-                                                            loss_weight=1000.0),
+        'model.roi_head.keypoint_head.loss_keypoint': dict(
+            _delete_=True, type=loss, loss_weight=1000.0),
     })
     cfg.merge_from_dict(options)
     assert cfg.param_scheduler[0]['end'] == WARMUP_ITERS  # the tiny config's warm-up

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import hrpose  # noqa: F401  (allow-lists mmengine's checkpoint types)
+from hrpose.codecs import MSRAHeatmap
 from tests.conftest import TINY_POSE_CONFIG, free_port, run_tool, synthetic_cfg_options
 
 
@@ -105,6 +106,15 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(tmp_p
     assert len(single) == 3 and len(set(s['img_id'] for s in single)) == 3
     for a, b in zip(single, double):
         assert len(a['pred_instances']['scores']) > 0
-        torch.testing.assert_close(a['pred_instances']['keypoints'],
-                                   b['pred_instances']['keypoints'], rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(a['pred_instances']['bboxes'], b['pred_instances']['bboxes'],
+                                   rtol=1e-4, atol=1e-3)
+        # The untrained model's heatmaps are nearly flat: a process running with another
+        # number of threads can flip MSRA's quarter shift where two neighbours tie. Keypoints
+        # agree to a quarter heatmap pixel (48 of them across each expanded RoI).
+        rois = MSRAHeatmap().expand_rois(a['pred_instances']['bboxes'])
+        quarter_pixel = (rois[:, 2] - rois[:, 0]) / 48 * 0.25
+        difference = (a['pred_instances']['keypoints'] -
+                      b['pred_instances']['keypoints']).abs().amax(dim=(1, 2))
+        assert (difference <= quarter_pixel + 1e-3).all(), (difference, quarter_pixel)
+        assert (difference < 1e-3).float().mean() > 0.5  # most poses are identical
     assert aps[0] and aps[0] == aps[1]

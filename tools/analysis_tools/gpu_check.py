@@ -259,6 +259,7 @@ def check_distributed(device: torch.device, iters: int, work_dir: str,
             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}',
             f'default_hooks.checkpoint.interval={iters + 1}', 'default_hooks.logger.interval=1',
+            'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
         ]
         env = dict(os.environ, PYTHON=sys.executable,
                    PORT=str(29500 + os.getpid() % 1000 + procs))
