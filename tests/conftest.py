@@ -79,6 +79,16 @@ def synthetic_cfg_options(data_root: str) -> List[str]:
     return data_cfg_options(data_root, 'annotations/person_keypoints_val.json')
 
 
+def synthetic_cfg_dict(data_root: str) -> Dict[str, object]:
+    """The same as a dict for ``Config.merge_from_dict`` (numbers parsed), for runners built
+    in-process."""
+    options = {}
+    for option in synthetic_cfg_options(data_root):
+        key, value = option.split('=', 1)
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

@@ -19,7 +19,7 @@ from hrpose.engine import (AtomicLocalBackend, UnsafeCheckpointError,
                            find_resumable_checkpoint)
 from hrpose.models.detectors import NonFiniteLossError
 from hrpose.models.roi_heads.top_down_heatmap_roi_head import TopDownHeatmapRoIHead
-from tests.conftest import REPO_ROOT, TINY_POSE_CONFIG, synthetic_cfg_options
+from tests.conftest import REPO_ROOT, TINY_POSE_CONFIG, synthetic_cfg_dict
 from tests.test_tools.test_train_test_tools import train_args
 
 
@@ -129,10 +129,7 @@ def test_plain_state_dicts_load_safely(tmp_path):
 
 def tiny_runner(work_dir, data_root, max_iters, **model_options) -> Runner:
     cfg = Config.fromfile(TINY_POSE_CONFIG)
-    options = {}
-    for option in synthetic_cfg_options(data_root):
-        key, value = option.split('=', 1)
-        options[key] = int(value) if value.isdigit() else value
+    options = synthetic_cfg_dict(data_root)
     options.update({
         'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 1,

@@ -43,10 +43,9 @@ def build_oracle(codec: str, num_keypoints: int, flip_test: bool, scale=(1333, 8
     cfg.model.roi_head.keypoint_head.codec.type = codec
     cfg.model.roi_head.keypoint_head.num_keypoints = num_keypoints
     cfg.model.test_cfg.rcnn.flip_test = flip_test
-    for pipeline in (cfg.test_dataloader.dataset.pipeline, ):
-        for transform in pipeline:
-            if transform['type'] == 'KeypointResize':
-                transform['scale'] = scale
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        if transform['type'] == 'KeypointResize':
+            transform['scale'] = scale
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
     model.cfg = cfg

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from hrpose.models.roi_heads.heatmap_keypoint_head import HeatmapKeypointHead
-from tests.conftest import TINY_POSE_CONFIG, synthetic_cfg_options
+from tests.conftest import TINY_POSE_CONFIG, synthetic_cfg_dict
 
 WARMUP_ITERS = 50
 
@@ -45,10 +45,7 @@ def record_zero_level(monkeypatch):
 def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
         tmp_path, synthetic_root, record_zero_level, codec, loss):
     cfg = Config.fromfile(TINY_POSE_CONFIG)
-    options = {}
-    for option in synthetic_cfg_options(synthetic_root):
-        key, value = option.split('=', 1)
-        options[key] = int(value) if value.isdigit() else value
+    options = synthetic_cfg_dict(synthetic_root)
     options.update({
         'train_cfg.max_iters': WARMUP_ITERS, 'val_cfg': None, 'val_dataloader': None,
         'val_evaluator': None,

@@ -126,5 +126,5 @@ class HeatmapKeypointHead(BaseModule):
 
     def predict_by_feat(self, heatmaps: Tensor, rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Decode heatmaps (R, K, H, W) of RoIs (R, 4) into keypoints (R, K, 2) in image
-        coordinates and scores (R, K)."""
-        return self.codec.decode(heatmaps.float(), rois.float())
+        coordinates and scores (R, K), float32 (the codec decodes in float32)."""
+        return self.codec.decode(heatmaps, rois)
