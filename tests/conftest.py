@@ -1,37 +1,20 @@
-import os
+"""Fixtures shared by the whole suite; helpers (paths, option builders, tool runners) are
+in ``tests/helpers.py``."""
 import os.path as osp
-import socket
-import subprocess
 import sys
-from typing import Dict, List, Sequence
 
 import pytest
+from mmengine.registry import init_default_scope
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
-                            'hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
-COCO_METAINFO = dict(
-    from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/coco_person.py'))
-CROWDPOSE_METAINFO = dict(
-    from_file=osp.join(REPO_ROOT, 'configs/_base_/datasets/metainfo/crowdpose.py'))
+from tests.helpers import (TINY_POSE_CONFIG, run_tool, shared_data_candidates,
+                           synthetic_cfg_options)
 
 
-def shared_data_candidates() -> List[str]:
-    """Where the small real samples (COCO, CrowdPose, video) may be: never in the repository
-    but beside it, in ``../shared/data``. In order: ``$HRPOSE_SHARED_DATA``, beside this
-    checkout, and beside the checkout a local clone was made from (its ``origin``)."""
-    candidates = []
-    if os.environ.get('HRPOSE_SHARED_DATA'):
-        candidates.append(os.environ['HRPOSE_SHARED_DATA'])
-    candidates.append(osp.join(REPO_ROOT, '..', 'shared', 'data'))
-    try:
-        origin = subprocess.run(['git', 'config', '--get', 'remote.origin.url'], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        origin = ''
-    if origin and osp.isdir(origin):
-        candidates.append(osp.join(origin, '..', 'shared', 'data'))
-    return [osp.abspath(c) for c in candidates]
+@pytest.fixture
+def hrpose_scope():
+    """Build from the hrpose registries (a module opts in with ``pytestmark``); not for
+    every test, so that the tools and the API are also tested without a default scope."""
+    init_default_scope('hrpose')
 
 
 @pytest.fixture(scope='session')
@@ -54,62 +37,22 @@ def synthetic_root(tmp_path_factory) -> str:
     return root
 
 
-def data_cfg_options(data_root: str, val_ann_file: str,
-                     train_dataset: str = 'train_dataloader.dataset',
-                     log_interval: int = 1) -> List[str]:
-    """--cfg-options that point a config's train/val/test data at ``data_root``.
-
-    ``train_dataset``: the config key of the training dataset (e.g.
-    ``train_dataloader.dataset.dataset`` inside a RepeatDataset); ``log_interval``: the
-    logger's interval in iterations."""
-    data_root = data_root.rstrip('/') + '/'
-    ann_val = data_root + val_ann_file
-    return [
-        f'{train_dataset}.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'val_evaluator.ann_file={ann_val}',
-        f'test_evaluator.ann_file={ann_val}',
-        f'default_hooks.logger.interval={log_interval}',
-    ]
-
-
-def synthetic_cfg_options(data_root: str) -> List[str]:
-    """--cfg-options that point the synthetic dataset configs at ``data_root``."""
-    return data_cfg_options(data_root, 'annotations/person_keypoints_val.json')
-
-
-def synthetic_cfg_dict(data_root: str) -> Dict[str, object]:
-    """The same as a dict for ``Config.merge_from_dict`` (numbers parsed), for runners built
-    in-process."""
-    options = {}
-    for option in synthetic_cfg_options(data_root):
-        key, value = option.split('=', 1)
-        options[key] = int(value) if value.isdigit() else value
-    return options
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def run_tool(args: Sequence[str], env: Dict[str, str] = None, timeout: float = 900,
-             expect_failure: bool = False) -> subprocess.CompletedProcess:
-    """Run a command from the repository root; fail the test with its output if it fails
-    (or, with ``expect_failure``, if it succeeds)."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable)
-    full_env.update(env or {})
-    proc = subprocess.run(list(args), cwd=REPO_ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-    if expect_failure:
-        if proc.returncode == 0:
-            pytest.fail(f'{" ".join(args)} succeeded but should have failed\n'
-                        f'--- stdout ---\n{proc.stdout[-6000:]}')
-        return proc
-    if proc.returncode != 0:
-        pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
-                    f'--- stdout ---\n{proc.stdout[-6000:]}\n'
-                    f'--- stderr ---\n{proc.stderr[-6000:]}')
-    return proc
+@pytest.fixture(scope='session')
+def trained_run(tmp_path_factory, synthetic_root) -> str:
+    """Work dir of one 4-iteration run of the tiny config on ``synthetic_root``, shared by
+    every test that needs a trained model or a real log: checkpoints at iterations 2 and 4,
+    validated once at 4, logged to json and TensorBoard. Read it, never write into it (copy
+    it first)."""
+    root = tmp_path_factory.mktemp('run')
+    config_path = root / 'tiny_tensorboard.py'
+    config_path.write_text(
+        f"_base_ = [{TINY_POSE_CONFIG!r}]\n"
+        "vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]\n"
+        "visualizer = dict(vis_backends=vis_backends)\n")
+    work_dir = str(root / 'work')
+    run_tool([
+        sys.executable, 'tools/train.py', str(config_path), '--work-dir', work_dir,
+        '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+        'default_hooks.checkpoint.interval=2', *synthetic_cfg_options(synthetic_root)
+    ])
+    return work_dir

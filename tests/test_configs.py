@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.registry import MODELS
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py'))

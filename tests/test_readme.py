@@ -12,7 +12,7 @@ import pytest
 from mmengine.config import Config
 
 from hrpose.registry import METRICS, MODELS, TRANSFORMS
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 README = open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8').read()
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'

@@ -1,13 +1,10 @@
 """hrpose's child registries reach hrpose's, mmdet's and mmengine's modules."""
 import pytest
-from mmengine.registry import init_default_scope
 
 from hrpose import registry
 
 
-@pytest.fixture(autouse=True)
-def hrpose_scope():
-    init_default_scope('hrpose')
+pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
 @pytest.mark.parametrize('name', ['HRNet', 'HRFPN', 'FasterRCNN', 'RPNHead', 'Shared2FCBBoxHead',

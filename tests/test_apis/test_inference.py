@@ -10,7 +10,7 @@ import torch
 
 from hrpose.apis import (KeypointInferencer, inference_keypoints, init_model, list_images,
                          resolve_config)
-from tests.conftest import TINY_POSE_CONFIG
+from tests.helpers import TINY_POSE_CONFIG
 
 K = 17
 

@@ -1,5 +1,6 @@
 """Bad images and annotations end in an error that names the image, or a logged skip."""
 import json
+import logging
 import os.path as osp
 import shutil
 import warnings
@@ -7,20 +8,18 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import init_default_scope
+from mmengine.logging import MMLogger
 
 from hrpose.datasets import AnnotationWarning, CocoKeypointDataset
 from hrpose.datasets.transforms import BadImageError, LoadImageFromFile
 from hrpose.datasets.transforms.loading import find_truncation
 from hrpose.registry import TRANSFORMS
-from tests.conftest import COCO_METAINFO
+from tests.helpers import COCO_METAINFO
 
 IMAGE = '000000000785.jpg'  # image id 785, 640x425, one person with 17 keypoints
 
 
-@pytest.fixture(autouse=True)
-def hrpose_scope():
-    init_default_scope('hrpose')
+pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
 def write_dataset(tmp_path, shared_data, edit_image=None, edit_annotation=None,
@@ -92,7 +91,19 @@ def test_truncation_is_found_in_jpeg_and_png_but_not_in_whole_files(shared_data)
 def test_bad_image_can_be_skipped_with_a_logged_warning(tmp_path, shared_data):
     loader = LoadImageFromFile(on_bad_image='skip')
     (tmp_path / 'empty.jpg').write_bytes(b'')
-    assert loader(dict(img_path=str(tmp_path / 'empty.jpg'), img_id=7)) is None
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        assert loader(dict(img_path=str(tmp_path / 'empty.jpg'), img_id=7)) is None
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(messages) == 1, messages
+    assert 'empty.jpg' in messages[0] and 'image id 7' in messages[0]
+    assert 'skipped' in messages[0]
     with pytest.raises(ValueError, match='on_bad_image'):
         LoadImageFromFile(on_bad_image='ignore')
 

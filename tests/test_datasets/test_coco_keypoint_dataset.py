@@ -4,15 +4,12 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
 
 from hrpose.datasets import CocoKeypointDataset, load_keypoint_metainfo
-from tests.conftest import COCO_METAINFO, CROWDPOSE_METAINFO
+from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO
 
 
-@pytest.fixture(autouse=True)
-def hrpose_scope():
-    init_default_scope('hrpose')
+pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
 def coco_dataset(shared_data, ann_file=None, metainfo=COCO_METAINFO, **kwargs):
@@ -96,29 +93,3 @@ def test_inconsistent_metainfo_is_refused(change, message):
 def test_missing_metainfo_keys_are_named():
     with pytest.raises(KeyError, match="flip_indices"):
         load_keypoint_metainfo(dict(keypoint_names=['a'], sigmas=[0.1]))
-
-
-def _one_image_dataset(tmp_path, shared_data, file_name):
-    with open(osp.join(shared_data, 'coco', 'test_coco.json')) as f:
-        coco = json.load(f)
-    image = coco['images'][0]
-    image['file_name'] = file_name
-    coco['images'] = [image]
-    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] == image['id']]
-    (tmp_path / 'ann.json').write_text(json.dumps(coco))
-    return CocoKeypointDataset(
-        data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img=''),
-        metainfo=COCO_METAINFO, pipeline=[dict(type='LoadImageFromFile')])
-
-
-def test_missing_image_names_the_file(tmp_path, shared_data):
-    dataset = _one_image_dataset(tmp_path, shared_data, 'not_there.jpg')
-    with pytest.raises(FileNotFoundError, match='not_there.jpg'):
-        dataset[0]
-
-
-def test_unreadable_image_names_the_file(tmp_path, shared_data):
-    (tmp_path / 'garbage.jpg').write_bytes(b'this is not a jpeg' * 10)
-    dataset = _one_image_dataset(tmp_path, shared_data, 'garbage.jpg')
-    with pytest.raises(Exception, match='garbage.jpg'):
-        dataset[0]

@@ -19,7 +19,7 @@ from hrpose.engine import (AtomicLocalBackend, UnsafeCheckpointError,
                            find_resumable_checkpoint)
 from hrpose.models.detectors import NonFiniteLossError
 from hrpose.models.roi_heads.top_down_heatmap_roi_head import TopDownHeatmapRoIHead
-from tests.conftest import REPO_ROOT, TINY_POSE_CONFIG, synthetic_cfg_dict
+from tests.helpers import REPO_ROOT, TINY_POSE_CONFIG, synthetic_cfg_dict
 from tests.test_tools.test_train_test_tools import train_args
 
 
@@ -257,3 +257,7 @@ def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
     assert sorted(after) == list(range(1, 9))
     for iteration in range(5, 9):
         assert after[iteration] == pytest.approx(reference[iteration], rel=1e-5), iteration
+    # The message hub came back with the checkpoint: the loss history holds all 8 steps.
+    final = torch.load(osp.join(killed, 'iter_8.pth'), map_location='cpu', weights_only=True)
+    assert final['meta']['iter'] == 8
+    assert len(final['message_hub']['log_scalars']['train/loss'].data[0]) == 8

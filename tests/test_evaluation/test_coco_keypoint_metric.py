@@ -13,7 +13,7 @@ from pycocotools.cocoeval import COCOeval
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation import CocoKeypointMetric
 from hrpose.evaluation.coco_keypoint_metric import set_object_areas
-from tests.conftest import COCO_METAINFO, CROWDPOSE_METAINFO
+from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO
 
 
 def noisy_predictions(ann_file, num_keypoints, seed, only_labelled=False):

@@ -13,7 +13,7 @@ import torch
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation import CocoKeypointMetric
-from tests.conftest import CROWDPOSE_METAINFO
+from tests.helpers import CROWDPOSE_METAINFO
 
 # crowdposetools' sigmas, in its keypoint order.
 OFFICIAL_SIGMAS = np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79,

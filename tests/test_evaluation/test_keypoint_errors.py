@@ -1,7 +1,6 @@
 """Per-keypoint errors: matching of predictions to persons and the distances measured."""
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from pycocotools.coco import COCO
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation.keypoint_errors import per_keypoint_errors
-from tests.conftest import COCO_METAINFO, REPO_ROOT, run_tool
+from tests.helpers import COCO_METAINFO, run_script
 
 
 def results_from_gt(ann_file, shift_by_keypoint, seed):
@@ -94,14 +93,13 @@ def test_the_tool_prints_and_writes_the_table(coco_sample, tmp_path):
     results_file = tmp_path / 'results.keypoints.json'
     results_file.write_text(json.dumps(results_from_gt(ann_file, shifts, seed=3)))
     out = tmp_path / 'errors.json'
-    tool = osp.join(REPO_ROOT, 'tools/analysis_tools/keypoint_errors.py')
-    output = run_tool([sys.executable, tool, ann_file, str(results_file), '--out', str(out)])
-    assert '12 of 12 labelled persons matched' in output.stdout
+    tool = 'tools/analysis_tools/keypoint_errors.py'
+    output = run_script(tool, ann_file, str(results_file), '--out', str(out))
+    assert '12 of 12 labelled persons matched' in output
     table = json.loads(out.read_text())
     by_name = {row['keypoint']: row for row in table['keypoints']}
     assert by_name['left_wrist']['median_px'] == pytest.approx(4.0)
     assert by_name['right_wrist']['median_px'] == pytest.approx(0.0)
     assert by_name['nose']['oks_at_least_half'] == 1.0
-    missing = run_tool([sys.executable, tool, ann_file, str(tmp_path / 'none.json')],
-                       expect_failure=True)
-    assert 'none.json: no such results file' in missing.stderr
+    missing = run_script(tool, ann_file, str(tmp_path / 'none.json'), expect_exit=1)
+    assert 'none.json: no such results file' in missing

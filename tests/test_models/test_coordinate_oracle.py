@@ -22,7 +22,7 @@ from mmengine.structures import InstanceData
 from hrpose.evaluation import CocoKeypointMetric
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.registry import DATASETS, KEYPOINT_CODECS, MODELS
-from tests.conftest import COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG
+from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG
 
 CODECS = ('MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap')
 SAMPLES = {

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from hrpose.registry import MODELS
-from tests.conftest import TINY_POSE_CONFIG
+from tests.helpers import TINY_POSE_CONFIG
 
 
 def ramp_features(stride: int, height: int, width: int) -> torch.Tensor:

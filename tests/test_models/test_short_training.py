@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from hrpose.models.roi_heads.heatmap_keypoint_head import HeatmapKeypointHead
-from tests.conftest import TINY_POSE_CONFIG, synthetic_cfg_dict
+from tests.helpers import TINY_POSE_CONFIG, synthetic_cfg_dict
 
 WARMUP_ITERS = 50
 

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from hrpose.registry import DATASETS, MODELS
-from tests.conftest import TINY_POSE_CONFIG, synthetic_cfg_options
+from tests.helpers import TINY_POSE_CONFIG, synthetic_cfg_options
 
 
 @pytest.fixture(scope='module')
@@ -77,20 +77,35 @@ def test_batch_without_labelled_keypoints_gives_zero_loss_with_a_graph(cfg, batc
 
 
 def test_predictions_carry_keypoints_in_original_image_coordinates(cfg, batch):
+    """Both axes of boxes and keypoints are divided by the resize's own scale factors, and
+    every keypoint lies on the expanded RoI of its box (the heatmap's extent), in x and y.
+    (The oracle test checks the coordinates themselves against the ground truth.)"""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # an untrained model: keep every detection
     model = build_model(cfg).eval()
     data = model.data_preprocessor(copy.deepcopy(batch), False)
     with torch.no_grad():
-        results = model(**data, mode='predict')
-    for result in results:
-        pred = result.pred_instances
+        original = model.predict(data['inputs'], copy.deepcopy(data['data_samples']),
+                                 rescale=True)
+        resized = model.predict(data['inputs'], copy.deepcopy(data['data_samples']),
+                                rescale=False)
+    for sample, in_original, in_resized in zip(data['data_samples'], original, resized):
+        pred, pred_resized = in_original.pred_instances, in_resized.pred_instances
         n = len(pred.bboxes)
+        assert n > 0 and len(pred_resized.bboxes) == n
         assert pred.keypoints.shape == (n, 17, 2)
         assert pred.keypoint_scores.shape == (n, 17)
-        if n:
-            # Keypoints lie inside the expanded RoIs of their boxes.
-            rois = model.roi_head.codec.expand_rois(pred.bboxes)
-            assert torch.all(pred.keypoints[..., 0] >= rois[:, None, 0] - 1.0)
-            assert torch.all(pred.keypoints[..., 0] <= rois[:, None, 2] + 1.0)
+        w_scale, h_scale = sample.metainfo['scale_factor']
+        assert (w_scale, h_scale) != (1.0, 1.0)
+        scale = torch.tensor([w_scale, h_scale])
+        torch.testing.assert_close(pred.keypoints * scale, pred_resized.keypoints,
+                                   rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(pred.bboxes * scale.repeat(2), pred_resized.bboxes,
+                                   rtol=1e-5, atol=1e-3)
+        rois = model.roi_head.codec.expand_rois(pred.bboxes)
+        for axis in (0, 1):
+            assert torch.all(pred.keypoints[..., axis] >= rois[:, None, axis] - 1.0)
+            assert torch.all(pred.keypoints[..., axis] <= rois[:, None, axis + 2] + 1.0)
 
 
 def test_flip_test_is_mirror_symmetric(cfg):

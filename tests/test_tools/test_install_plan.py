@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from hrpose.utils.setup_env import check_mmcv_ops
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def load_planner():

@@ -11,16 +11,11 @@ from pycocotools.coco import COCO
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation.keypoint_errors import per_keypoint_errors
-from tests.conftest import (COCO_METAINFO, REPO_ROOT, TINY_POSE_CONFIG, data_cfg_options,
-                            run_tool, synthetic_cfg_options)
+from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, REPO_ROOT, TINY_POSE_CONFIG,
+                           data_cfg_options, printed_metrics, pycocotools_metrics, run_tool,
+                           synthetic_cfg_options)
 
 OVERFIT_CONFIG = osp.join(REPO_ROOT, 'tests', 'configs', 'hrpose_tiny_overfit_coco_sample.py')
-
-
-def metric_from_output(output: str, name: str) -> float:
-    match = re.findall(rf'{re.escape(name)}: (-?[0-9.]+)', output)
-    assert match, f'{name} not found in the output:\n{output[-3000:]}'
-    return float(match[-1])
 
 
 @pytest.mark.slow
@@ -58,7 +53,8 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
         '--cfg-options', *options, f'test_evaluator.outfile_prefix={out_prefix}'
     ])
     output = proc.stdout + proc.stderr
-    kpt_ap = metric_from_output(output, 'coco/kpt_AP')
+    metrics = printed_metrics(output)
+    kpt_ap = metrics['coco/kpt_AP']
     with open(out_prefix + '.keypoints.json') as f:
         dets = json.load(f)
     assert dets and len(dets[0]['keypoints']) == 17 * 3
@@ -66,9 +62,11 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
     errors = per_keypoint_errors(COCO(ann_file), dets, sigmas)
     median_over_scale = np.array([np.median(e) for e in errors['normalised']])
     print(f'{codec} overfit keypoint AP on the 4 COCO sample images: {kpt_ap:.4f}, '
-          f'box AP: {metric_from_output(output, "coco/bbox_mAP"):.4f}, median error over '
+          f'box AP: {metrics["coco/bbox_mAP"]:.4f}, median error over '
           f'scale per keypoint: {np.round(median_over_scale, 3).tolist()}')
     assert errors['matched_persons'] == errors['persons']
+    for name, value in pycocotools_metrics(ann_file, out_prefix).items():
+        assert metrics[name] == pytest.approx(value, abs=1e-4), name
     assert np.all(median_over_scale < 0.05), median_over_scale
     if codec != 'MSRAHeatmap':
         assert median_over_scale.mean() < 0.015, median_over_scale
@@ -94,13 +92,25 @@ def test_crowdpose_sample_trains_one_iteration_and_evaluates(tmp_path, shared_da
         'test_dataloader.dataset.data_prefix.img=',
         'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
     ]
+    prefix = str(tmp_path / 'results')
+    options += ['model.test_cfg.rcnn.score_thr=0.0', f'val_evaluator.outfile_prefix={prefix}',
+                # As the CrowdPose config evaluates.
+                'val_evaluator.iou_types=[keypoints_crowd,bbox]', 'val_evaluator.use_area=False']
     proc = run_tool([sys.executable, 'tools/train.py', TINY_POSE_CONFIG, '--work-dir', work_dir,
                      '--cfg-options', *options])
     output = proc.stdout + proc.stderr
     assert 'loss_keypoint' in output
-    # Evaluated after the iteration: both tables were computed with 14 CrowdPose sigmas.
-    assert 0.0 <= metric_from_output(output, 'coco/kpt_AP') <= 1.0
-    assert 0.0 <= metric_from_output(output, 'coco/bbox_mAP') <= 1.0
+    # Evaluated after the iteration under CrowdPose's protocol: the printed numbers are
+    # pycocotools' with the 14 CrowdPose sigmas and 0.53 x box areas, on the results written.
+    printed = printed_metrics(output)
+    sigmas = load_keypoint_metainfo(CROWDPOSE_METAINFO)['sigmas']
+    assert len(sigmas) == 14
+    expected = pycocotools_metrics(osp.join(shared_data, 'crowdpose', 'test_crowdpose.json'),
+                                   prefix, sigmas=sigmas, box_area_ratio=0.53)
+    for name, value in expected.items():
+        assert printed[name] == pytest.approx(value, abs=1e-4), name
+    for split in ('easy', 'medium', 'hard'):
+        assert f'coco/kpt_AP_{split}' in printed
 
 
 @pytest.mark.slow
@@ -119,13 +129,20 @@ def test_head_k_different_from_dataset_k_is_a_clear_error(tmp_path, synthetic_ro
 def test_keypoint_rcnn_baseline_trains_and_evaluates(tmp_path, synthetic_root):
     config = osp.join(REPO_ROOT, 'configs', 'keypoint_rcnn',
                       'keypoint-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py')
+    prefix = str(tmp_path / 'results')
     proc = run_tool([
         sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'work'),
         '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+        'model.test_cfg.rcnn.score_thr=0.0', f'val_evaluator.outfile_prefix={prefix}',
         *synthetic_cfg_options(synthetic_root)
     ])
     output = proc.stdout + proc.stderr
     losses = [float(v) for v in re.findall(r'loss_keypoint: ([0-9.]+)', output)]
     # Cross-entropy over 56x56 positions starts near log(3136) = 8.05.
     assert losses and 5.0 < losses[0] < 10.0
-    assert 0.0 <= metric_from_output(output, 'coco/kpt_AP') <= 1.0
+    # The baseline's keypoints go through the same evaluator: pycocotools' numbers.
+    printed = printed_metrics(output)
+    expected = pycocotools_metrics(
+        osp.join(synthetic_root, 'annotations', 'person_keypoints_val.json'), prefix)
+    for name, value in expected.items():
+        assert printed[name] == pytest.approx(value, abs=1e-4), name

@@ -2,14 +2,18 @@
 import glob
 import json
 import os.path as osp
+import pickle
 import sys
+
+import mmcv
 
 import pytest
 import torch
 
 import hrpose  # noqa: F401  (allow-lists mmengine's checkpoint types)
 from hrpose.codecs import MSRAHeatmap
-from tests.conftest import TINY_POSE_CONFIG, free_port, run_tool, synthetic_cfg_options
+from tests.helpers import (TINY_POSE_CONFIG, free_port, printed_metrics, pycocotools_metrics,
+                           run_tool, synthetic_cfg_options)
 
 
 def logged_iterations(work_dir: str) -> list:
@@ -31,32 +35,38 @@ def train_args(work_dir, data_root, max_iters, extra=()):
 
 
 @pytest.mark.slow
-def test_train_then_resume_auto_continues_at_the_next_iteration(tmp_path, synthetic_root):
-    work_dir = str(tmp_path / 'work')
-    run_tool(train_args(work_dir, synthetic_root, max_iters=2))
-    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
-
-    proc = run_tool(train_args(work_dir, synthetic_root, max_iters=4, extra=['--resume']))
-    assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
-    assert logged_iterations(work_dir) == [[1, 2], [3, 4]]
-
-    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu', weights_only=True)
-    assert ckpt['meta']['iter'] == 4
-    # The message hub came back with the checkpoint: the loss history holds all 4 steps.
-    assert len(ckpt['message_hub']['log_scalars']['train/loss'].data[0]) == 4
-
-
-@pytest.mark.slow
-def test_test_tool_evaluates_box_ap_from_a_work_dir(tmp_path, synthetic_root):
-    work_dir = str(tmp_path / 'work')
-    run_tool(train_args(work_dir, synthetic_root, max_iters=2))
-    out_file = str(tmp_path / 'preds.pkl')
+def test_test_tool_evaluates_writes_and_draws_from_a_work_dir(tmp_path, trained_run,
+                                                              synthetic_root):
+    """tools/test.py on a work dir: the numbers it prints are pycocotools' on the results it
+    writes; the pickled predictions and one side-by-side drawing per image are written."""
+    out_file, prefix, show_dir = (str(tmp_path / 'preds.pkl'), str(tmp_path / 'results'),
+                                  str(tmp_path / 'show'))
     proc = run_tool([
-        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, work_dir, '--work-dir', work_dir,
-        '--out', out_file, '--cfg-options', *synthetic_cfg_options(synthetic_root)
+        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, trained_run, '--work-dir',
+        str(tmp_path / 'test'), '--out', out_file, '--show-dir', show_dir,
+        '--show-score-thr', '0', '--cfg-options', *synthetic_cfg_options(synthetic_root),
+        # An untrained model: keep every detection, so that the results files are not empty.
+        'model.test_cfg.rcnn.score_thr=0.0', f'test_evaluator.outfile_prefix={prefix}'
     ])
-    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
-    assert osp.isfile(out_file)
+    printed = printed_metrics(proc.stdout + proc.stderr)
+    ann_file = osp.join(synthetic_root, 'annotations', 'person_keypoints_val.json')
+    # All 16 numbers, the -1 of empty size ranges included. A 4-iteration model scores 0:
+    # the overfit test makes the same comparison on non-zero numbers.
+    expected = pycocotools_metrics(ann_file, prefix)
+    for name, value in expected.items():
+        assert printed[name] == pytest.approx(value, abs=1e-4), name  # printed to 4 places
+
+    with open(out_file, 'rb') as f:
+        predictions = pickle.load(f)
+    val_images = sorted(glob.glob(osp.join(synthetic_root, 'val', '*.jpg')))
+    assert len(predictions) == len(val_images) == 2
+    with open(prefix + '.keypoints.json') as f:
+        assert len(json.load(f)) == sum(len(p['pred_instances']['scores']) for p in predictions)
+    drawings = sorted(glob.glob(osp.join(show_dir, '*.jpg')))
+    assert [osp.basename(p) for p in drawings] == [osp.basename(p) for p in val_images]
+    original = mmcv.imread(val_images[0])
+    # Ground truth and predictions side by side: twice as wide as the image.
+    assert mmcv.imread(drawings[0]).shape == (original.shape[0], 2 * original.shape[1], 3)
 
 
 @pytest.mark.slow
@@ -70,20 +80,18 @@ def test_dist_train_runs_two_cpu_processes(tmp_path, synthetic_root):
     assert 'Distributed training: True' in output
     assert 'GPU number: 2' in output  # mmengine's name for the world size
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    assert logged_iterations(work_dir) == [[1, 2]]  # logged once, by rank 0
 
 
 @pytest.mark.slow
-def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(tmp_path):
+def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
+        tmp_path, trained_run):
     """3 validation images over 2 processes: the sampler pads one rank with a repeat, which
     must not reach the metric (same predictions and AP as 1 process)."""
-    import pickle
-    import re
-
     from hrpose.datasets.synthetic import make_synthetic_coco
     data_root = str(tmp_path / 'data')
     make_synthetic_coco(data_root, splits=dict(train=2, val=3), image_size=(128, 160), seed=1)
-    work_dir = str(tmp_path / 'work')
-    run_tool(train_args(work_dir, data_root, max_iters=1))
+    work_dir = trained_run
     # Keep every detection, so the untrained model still produces results to compare.
     options = [*synthetic_cfg_options(data_root), 'model.test_cfg.rcnn.score_thr=0.0']
 
@@ -99,7 +107,7 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(tmp_p
                              *test_args[1:]], env=dict(PORT=str(free_port())))
         with open(out_file, 'rb') as f:
             outputs.append(pickle.load(f))
-        aps.append(re.findall(r'coco/kpt_AP: (-?[\d.]+)', proc.stdout + proc.stderr))
+        aps.append(printed_metrics(proc.stdout + proc.stderr))
 
     single, double = outputs
     assert [s['img_id'] for s in double] == [s['img_id'] for s in single]

@@ -1,5 +1,6 @@
 """The everyday tools on the CPU: demo (image, folder, video), browse_dataset, analyze_logs,
-tools/test.py --show-dir, benchmark, get_flops, print_config and publish_model."""
+benchmark, get_flops, print_config and publish_model (tools/test.py --show-dir is in
+test_train_test_tools.py). The light ones run in this process."""
 import glob
 import hashlib
 import json
@@ -16,7 +17,7 @@ from mmengine.registry import init_default_scope
 
 from hrpose.apis import init_model
 from hrpose.registry import DATASETS
-from tests.conftest import TINY_POSE_CONFIG, run_tool, synthetic_cfg_options
+from tests.helpers import TINY_POSE_CONFIG, run_script, run_tool, synthetic_cfg_options
 
 K = 17
 LEFT_SHOULDER, RIGHT_SHOULDER = 5, 6
@@ -143,9 +144,9 @@ def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
 
 
 def test_demo_names_a_missing_input(tmp_path, random_checkpoint):
-    proc = run_tool(demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path)),
-                    timeout=300, expect_failure=True)
-    assert 'no/such/video.mp4 does not exist' in proc.stderr
+    printed = run_script(*demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path))[1:],
+                         expect_exit=1)
+    assert 'no/such/video.mp4 does not exist' in printed
 
 
 def packed_keypoints(config: Config, index: int):
@@ -198,50 +199,51 @@ def test_browse_dataset_draws_a_flipped_left_keypoint_on_the_mirrored_side(
 
 def test_print_config_shows_the_resolved_config(tmp_path):
     save_path = str(tmp_path / 'resolved.py')
-    proc = run_tool([
-        sys.executable, 'tools/misc/print_config.py', TINY_POSE_CONFIG, '--save-path',
-        save_path, '--cfg-options', 'model.test_cfg.rcnn.flip_test=True'
-    ])
-    assert "type='KeypointTwoStageDetector'" in proc.stdout
+    printed = run_script('tools/misc/print_config.py', TINY_POSE_CONFIG, '--save-path',
+                         save_path, '--cfg-options', 'model.test_cfg.rcnn.flip_test=True')
+    assert "type='KeypointTwoStageDetector'" in printed
     resolved = Config.fromfile(save_path)
     assert resolved.model.test_cfg.rcnn.flip_test is True
     assert resolved.model.backbone.extra.stage4.num_channels == (8, 16, 32, 64)
 
 
+def conv_multiply_adds(conv: torch.nn.Module, input_hw: tuple) -> int:
+    """Multiply-adds of one image through a Conv2d or ConvTranspose2d (bias left out, as
+    the counter does): every output pixel of a convolution takes k*k*Cin/groups products
+    per output channel; a transposed convolution scatters each input pixel through the
+    whole k*k*Cout kernel."""
+    kernel = conv.kernel_size[0] * conv.kernel_size[1]
+    per_pixel = kernel * conv.in_channels * conv.out_channels // conv.groups
+    if isinstance(conv, torch.nn.ConvTranspose2d):
+        return per_pixel * input_hw[0] * input_hw[1]
+    height = (input_hw[0] + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+    width = (input_hw[1] + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
+    return per_pixel * height * width
+
+
 def test_get_flops_counts_the_image_part_and_the_per_person_branches():
-    proc = run_tool([
-        sys.executable, 'tools/analysis_tools/get_flops.py', TINY_POSE_CONFIG, '--shape',
-        '128', '160'
-    ])
-    out = proc.stdout
-    params = float(out.split('parameters: ')[1].split(' M')[0])
+    printed = run_script('tools/analysis_tools/get_flops.py', TINY_POSE_CONFIG, '--shape',
+                         '128', '160')
+    params = float(printed.split('parameters: ')[1].split(' M')[0])
     model = init_model(TINY_POSE_CONFIG, None)
     assert params == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6, abs=0.01)
-    assert 'image part (backbone + neck + RPN) at 128x160' in out
-    keypoint_gflops = float(out.split('keypoint branch ')[1].split(' GFLOPs')[0])
-    assert keypoint_gflops > 0
+    assert 'image part (backbone + neck + RPN) at 128x160' in printed
+    # The keypoint branch counted by hand from its layers: convs at the RoI feature size,
+    # a deconvolution, the 1x1 layer at the heatmap size.
+    head = model.roi_head.keypoint_head
+    size, expected = tuple(head.roi_feat_size), 0
+    for layer in [m for m in head.modules()
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]:
+        expected += conv_multiply_adds(layer, size)
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            size = (size[0] * layer.stride[0], size[1] * layer.stride[1])
+    assert size == (64, 48)
+    keypoint_gflops = float(printed.split('keypoint branch ')[1].split(' GFLOPs')[0])
+    assert keypoint_gflops == pytest.approx(expected / 1e9, abs=5e-4)
 
 
 # ---------------------------------------------------------------------------------------
 # Tools that read a real training run of the tiny config.
-
-@pytest.fixture(scope='module')
-def trained_run(tmp_path_factory, synthetic_root) -> str:
-    """Work dir of a 4-iteration tiny run, validated once, logged to json and TensorBoard."""
-    root = tmp_path_factory.mktemp('run')
-    config_path = root / 'tiny_tensorboard.py'
-    config_path.write_text(
-        f"_base_ = [{TINY_POSE_CONFIG!r}]\n"
-        "vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]\n"
-        "visualizer = dict(vis_backends=vis_backends)\n")
-    work_dir = str(root / 'work')
-    run_tool([
-        sys.executable, 'tools/train.py', str(config_path), '--work-dir', work_dir,
-        '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
-        'default_hooks.checkpoint.interval=4', *synthetic_cfg_options(synthetic_root)
-    ])
-    return work_dir
-
 
 @pytest.mark.slow
 def test_training_logs_to_tensorboard_when_configured(trained_run):
@@ -252,11 +254,9 @@ def test_training_logs_to_tensorboard_when_configured(trained_run):
 @pytest.mark.slow
 def test_analyze_logs_plots_loss_and_ap_curves_of_a_real_run(tmp_path, trained_run):
     out = str(tmp_path / 'curves.png')
-    proc = run_tool([
-        sys.executable, 'tools/analysis_tools/analyze_logs.py', 'plot_curve', trained_run,
-        '--keys', 'loss', 'loss_keypoint', 'coco/kpt_AP', '--out', out
-    ])
-    assert 'plotted loss, loss_keypoint, coco/kpt_AP' in proc.stdout
+    printed = run_script('tools/analysis_tools/analyze_logs.py', 'plot_curve', trained_run,
+                         '--keys', 'loss', 'loss_keypoint', 'coco/kpt_AP', '--out', out)
+    assert 'plotted loss, loss_keypoint, coco/kpt_AP' in printed
     with open(glob.glob(osp.join(trained_run, '*', 'vis_data', 'scalars.json'))[0]) as f:
         records = [json.loads(line) for line in f]
     assert [r['iter'] for r in records if 'loss' in r] == [1, 2, 3, 4]
@@ -267,38 +267,16 @@ def test_analyze_logs_plots_loss_and_ap_curves_of_a_real_run(tmp_path, trained_r
     # Something is drawn: a blank white canvas would have a single colour.
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10
 
-    proc = run_tool([
-        sys.executable, 'tools/analysis_tools/analyze_logs.py', 'cal_train_time', trained_run
-    ])
-    assert 'logged intervals, mean' in proc.stdout
-
-
-@pytest.mark.slow
-def test_test_tool_show_dir_draws_ground_truth_and_predictions(tmp_path, trained_run,
-                                                               synthetic_root):
-    show_dir = str(tmp_path / 'show')
-    run_tool([
-        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, trained_run, '--work-dir',
-        str(tmp_path / 'test'), '--show-dir', show_dir, '--show-score-thr', '0',
-        '--cfg-options', *synthetic_cfg_options(synthetic_root)
-    ])
-    val_images = sorted(glob.glob(osp.join(synthetic_root, 'val', '*.jpg')))
-    drawings = sorted(glob.glob(osp.join(show_dir, '*.jpg')))
-    assert [osp.basename(p) for p in drawings] == [osp.basename(p) for p in val_images]
-    original = mmcv.imread(val_images[0])
-    drawn = mmcv.imread(drawings[0])
-    # Ground truth and predictions side by side: twice as wide as the image.
-    assert drawn.shape == (original.shape[0], 2 * original.shape[1], 3)
+    printed = run_script('tools/analysis_tools/analyze_logs.py', 'cal_train_time', trained_run)
+    assert 'logged intervals, mean' in printed
 
 
 @pytest.mark.slow
 def test_publish_model_keeps_weights_only_and_the_release_loads(tmp_path, trained_run):
     in_file = osp.join(trained_run, 'iter_4.pth')
-    proc = run_tool([
-        sys.executable, 'tools/misc/publish_model.py', in_file, str(tmp_path / 'tiny.pth')
-    ])
+    printed = run_script('tools/misc/publish_model.py', in_file, str(tmp_path / 'tiny.pth'))
     published = glob.glob(str(tmp_path / 'tiny-*.pth'))
-    assert len(published) == 1, proc.stdout
+    assert len(published) == 1, printed
     with open(published[0], 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     assert published[0].endswith(f'tiny-{digest[:8]}.pth')

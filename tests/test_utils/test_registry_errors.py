@@ -1,16 +1,13 @@
 """A config naming an unknown type says where it was looked for and what is close."""
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from hrpose.registry import DATASETS, MODELS
 from hrpose.utils.registry_errors import UnknownTypeError, explain_unknown_types
-from tests.conftest import TINY_POSE_CONFIG
+from tests.helpers import TINY_POSE_CONFIG
 
 
-@pytest.fixture(autouse=True)
-def hrpose_scope():
-    init_default_scope('hrpose')
+pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
 def test_misspelled_nested_model_type_names_registries_and_close_matches():

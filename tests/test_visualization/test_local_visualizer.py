@@ -6,7 +6,7 @@ from mmengine.structures import InstanceData
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.visualization import KeypointLocalVisualizer
-from tests.conftest import COCO_METAINFO
+from tests.helpers import COCO_METAINFO
 
 
 def person(offset=0.0):
