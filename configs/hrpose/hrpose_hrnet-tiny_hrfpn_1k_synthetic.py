@@ -40,6 +40,9 @@ model = dict(
 
 max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+# An iteration-based loop wants a sampler that never ends: at the end of each pass over a
+# finite one mmengine's loop sleeps 2 s (on a 4-image set, one second per iteration).
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(

@@ -56,6 +56,7 @@ def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
             _delete_=True, type=loss, loss_weight=1000.0),
     })
     cfg.merge_from_dict(options)
+    assert cfg.train_dataloader.dataset.pipeline[2]['type'] == 'KeypointResize'
     assert cfg.param_scheduler[0]['end'] == WARMUP_ITERS  # the tiny config's warm-up
     cfg.work_dir = str(tmp_path)
     runner = Runner.from_cfg(copy.deepcopy(cfg))
@@ -67,6 +68,6 @@ def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
     print(f'{codec}: keypoint loss / all-zero level, first 5 iterations {first:.2f}, '
           f'last 10 of the warm-up {last:.2f} (all-zero level {records[-10:, 1].mean():.2f})')
     assert first > 0.9  # at initialisation the head predicts about zero
-    # Measured (2 CPU cores): MSRA 0.95, DARK 0.78, UDP 0.80 of the all-zero level after
-    # the warm-up: learning has started, but not by much yet at its small learning rates.
-    assert last < 0.97 * first
+    # Measured: MSRA 0.79, DARK 0.80, UDP 0.81, UDP-combined 0.87 of the all-zero level in
+    # the last 10 iterations of the warm-up (from 1.00-1.03).
+    assert last < 0.92 * first
