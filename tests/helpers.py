@@ -191,3 +191,12 @@ def pycocotools_metrics(ann_file: str, outfile_prefix: str, sigmas=None,
             coco_eval.summarize()
         metrics.update({prefix + n: float(v) for n, v in zip(names, coco_eval.stats)})
     return metrics
+
+
+def codec_config(codec_type: str, current: dict) -> dict:
+    """A codec config of another type with the geometry (and the Gaussian's sigma, for the
+    Gaussian codecs) of ``current``: each codec takes only its own arguments."""
+    keys = ['heatmap_size', 'roi_padding']
+    if codec_type in ('MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap'):
+        keys.append('sigma')
+    return dict(type=codec_type, **{k: current[k] for k in keys if k in current})

@@ -20,6 +20,7 @@ from mmengine.runner import load_checkpoint
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
 from hrpose.engine import unsafe_checkpoint_loading
 from hrpose.registry import MODELS
+from hrpose.structures import continuous_to_coco
 
 ImageInput = Union[str, np.ndarray]
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -122,7 +123,7 @@ def predictions_to_arrays(pred_instances) -> Dict[str, np.ndarray]:
     return dict(
         bboxes=instances.bboxes.numpy().astype(np.float32),
         scores=instances.scores.numpy().astype(np.float32),
-        keypoints=(instances.keypoints - 0.5).numpy().astype(np.float32),
+        keypoints=continuous_to_coco(instances.keypoints).numpy().astype(np.float32),
         keypoint_scores=instances.keypoint_scores.numpy().astype(np.float32))
 
 

@@ -9,6 +9,7 @@ import mmcv
 import numpy as np
 from mmengine.utils import ProgressBar
 
+from hrpose.structures import coco_to_continuous
 from hrpose.visualization import KeypointLocalVisualizer
 from .inference import ImageInput, inference_keypoints, init_model
 
@@ -79,7 +80,7 @@ class KeypointInferencer:
         instances = InstanceData(
             bboxes=prediction['bboxes'][keep], scores=prediction['scores'][keep],
             labels=np.zeros(int(keep.sum()), dtype=np.int64),
-            keypoints=prediction['keypoints'][keep] + 0.5,  # back to hrpose's coordinates
+            keypoints=coco_to_continuous(prediction['keypoints'][keep]),
             keypoint_scores=prediction['keypoint_scores'][keep])
         drawn = self.visualizer._draw_instances(image[..., ::-1].copy(), instances,
                                                 self.dataset_meta.get('classes'),

@@ -1,11 +1,15 @@
-"""Heatmap keypoint codecs (hrpose.registry.KEYPOINT_CODECS) and refinement functions."""
-from .heatmap_codecs import (DARKHeatmap, MSRAHeatmap, OneHotHeatmap, UDPCombinedHeatmap,
-                             UDPHeatmap)
+"""Heatmap keypoint codecs (hrpose.registry.KEYPOINT_CODECS), one per file, on a base class
+that owns the RoI geometry; the refinement functions they decode with."""
+from .base import BaseHeatmapCodec, gaussian_heatmaps
+from .dark import DARKHeatmap
+from .msra import MSRAHeatmap
+from .one_hot import OneHotHeatmap
 from .refinement import (blurred_neighbourhood, dark_offset, gaussian_kernel, heatmap_argmax,
                          quarter_offset, sample_at)
+from .udp import UDPCombinedHeatmap, UDPHeatmap
 
 __all__ = [
-    'MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap', 'OneHotHeatmap',
-    'blurred_neighbourhood', 'dark_offset',
+    'BaseHeatmapCodec', 'MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap',
+    'OneHotHeatmap', 'gaussian_heatmaps', 'blurred_neighbourhood', 'dark_offset',
     'gaussian_kernel', 'heatmap_argmax', 'quarter_offset', 'sample_at'
 ]

@@ -9,6 +9,7 @@ from mmdet.datasets import CocoDataset
 from mmengine.config import Config
 
 from hrpose.registry import DATASETS
+from hrpose.structures import coco_to_continuous
 
 # Keys a keypoint metainfo must have, each a list with one entry per keypoint.
 _PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
@@ -165,7 +166,7 @@ class CocoKeypointDataset(CocoDataset):
                 corrections['num_keypoints'].append(
                     f'{where}: num_keypoints={ann["num_keypoints"]}, {int(visible.sum())} '
                     'labelled')
-            coords = np.where(visible[:, None] > 0, keypoints[:, :2] + 0.5, 0.0)
+            coords = np.where(visible[:, None] > 0, coco_to_continuous(keypoints[:, :2]), 0.0)
             instances.append(
                 dict(
                     bbox=[x, y, x + w, y + h],

@@ -14,6 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from hrpose.registry import METRICS
+from hrpose.structures import continuous_to_coco
 
 # Names of COCOeval.stats entries, in order.
 _KEYPOINT_STATS = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl')
@@ -140,7 +141,7 @@ class CocoKeypointMetric(BaseMetric):
                 bbox_dets.append(
                     dict(image_id=res['img_id'], category_id=category_id,
                          bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
-                coco_kpts = np.concatenate([kpts - 0.5, kpt_scores[:, None]], axis=1)
+                coco_kpts = np.concatenate([continuous_to_coco(kpts), kpt_scores[:, None]], axis=1)
                 keypoint_dets.append(
                     dict(image_id=res['img_id'], category_id=category_id,
                          keypoints=coco_kpts.reshape(-1).round(3).tolist(), score=float(score)))

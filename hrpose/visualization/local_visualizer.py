@@ -8,6 +8,7 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.structures import InstanceData
 
 from hrpose.registry import VISUALIZERS
+from hrpose.structures import continuous_to_coco
 
 _DEFAULT_KEYPOINT_COLOR = (255, 128, 0)
 _DEFAULT_LINK_COLOR = (0, 200, 255)
@@ -90,8 +91,7 @@ class KeypointLocalVisualizer(DetLocalVisualizer):
         keypoint_colors = _rgb(meta.get('keypoint_colors'), num_keypoints,
                                _DEFAULT_KEYPOINT_COLOR)
         link_colors = _rgb(meta.get('skeleton_colors'), len(skeleton), _DEFAULT_LINK_COLOR)
-        # Matplotlib puts pixel i's centre at i; hrpose puts it at i + 0.5.
-        points = keypoints - 0.5
+        points = continuous_to_coco(keypoints)  # matplotlib: pixel i's centre at i
         for person, person_shown in zip(points, shown):
             for (a, b), color in zip(skeleton, link_colors):
                 if person_shown[a] and person_shown[b]:

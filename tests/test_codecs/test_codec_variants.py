@@ -8,7 +8,6 @@ from bench.decode_throughput import (BORDER_BANDS, border_band_errors, dark_deco
                                      udp_combined_heatmap_coords_numpy, udp_decode_numpy)
 from hrpose.codecs import (DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap,
                            heatmap_argmax)
-from hrpose.models.roi_heads.pose_postprocessing import flip_heatmaps_back
 
 CODECS = {
     'msra': MSRAHeatmap,
@@ -120,7 +119,7 @@ def test_flip_of_image_and_roi_is_a_mirror_of_the_heatmap(name):
     # keypoint order here, so the flip indices are the identity).
     heatmaps, _ = codec.encode(keypoints, torch.ones(3, 17), rois)
     heatmaps_m, _ = codec.encode(mirrored, torch.ones(3, 17), mirrored_rois)
-    back = flip_heatmaps_back(heatmaps, list(range(17)), codec.channels_per_keypoint)
+    back = codec.flip_back(heatmaps, list(range(17)))
     torch.testing.assert_close(back, heatmaps_m, atol=1e-4, rtol=0)
 
 

@@ -22,7 +22,8 @@ from mmengine.structures import InstanceData
 from hrpose.evaluation import CocoKeypointMetric
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.registry import DATASETS, KEYPOINT_CODECS, MODELS
-from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG
+from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG,
+                           codec_config)
 
 CODECS = ('MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap')
 SAMPLES = {
@@ -40,7 +41,8 @@ def build_oracle(codec: str, num_keypoints: int, flip_test: bool, scale=(1333, 8
     """
     init_default_scope('hrpose')
     cfg = Config.fromfile(TINY_POSE_CONFIG)
-    cfg.model.roi_head.keypoint_head.codec.type = codec
+    head = cfg.model.roi_head.keypoint_head
+    head.codec = codec_config(codec, head.codec)
     cfg.model.roi_head.keypoint_head.num_keypoints = num_keypoints
     cfg.model.test_cfg.rcnn.flip_test = flip_test
     for transform in cfg.test_dataloader.dataset.pipeline:

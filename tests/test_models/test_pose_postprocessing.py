@@ -3,8 +3,8 @@ import pytest
 import torch
 from mmdet.models.layers import multiclass_nms
 
-from hrpose.models.roi_heads.pose_postprocessing import (flip_heatmaps_back, keypoint_oks,
-                                                         oks_nms, rescore_instances)
+from hrpose.codecs import MSRAHeatmap
+from hrpose.models.roi_heads.pose_postprocessing import keypoint_oks, oks_nms, rescore_instances
 
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 COCO_SIGMAS = torch.tensor([
@@ -15,10 +15,11 @@ COCO_SIGMAS = torch.tensor([
 
 def test_flipping_back_twice_is_the_identity():
     heatmaps = torch.rand(4, 17, 64, 48, generator=torch.Generator().manual_seed(0))
-    twice = flip_heatmaps_back(flip_heatmaps_back(heatmaps, COCO_FLIP), COCO_FLIP)
+    codec = MSRAHeatmap()
+    twice = codec.flip_back(codec.flip_back(heatmaps, COCO_FLIP), COCO_FLIP)
     torch.testing.assert_close(twice, heatmaps)
     with pytest.raises(ValueError, match='17 channels'):
-        flip_heatmaps_back(heatmaps, COCO_FLIP[:14])
+        codec.flip_back(heatmaps, COCO_FLIP[:14])
 
 
 def test_rescoring_multiplies_by_the_mean_confident_keypoint_score():

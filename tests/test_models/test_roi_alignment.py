@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from hrpose.registry import MODELS
-from tests.helpers import TINY_POSE_CONFIG
+from tests.helpers import TINY_POSE_CONFIG, codec_config
 
 
 def ramp_features(stride: int, height: int, width: int) -> torch.Tensor:
@@ -30,7 +30,8 @@ def ramp_features(stride: int, height: int, width: int) -> torch.Tensor:
 def test_pooled_bins_sit_where_the_codec_puts_their_heatmap_pixels(codec, sampling_ratio):
     init_default_scope('hrpose')
     cfg = Config.fromfile(TINY_POSE_CONFIG)
-    cfg.model.roi_head.keypoint_head.codec.type = codec
+    head = cfg.model.roi_head.keypoint_head
+    head.codec = codec_config(codec, head.codec)
     cfg.model.roi_head.keypoint_roi_extractor.out_channels = 2
     cfg.model.roi_head.keypoint_roi_extractor.roi_layer.sampling_ratio = sampling_ratio
     roi_head = MODELS.build(cfg.model).roi_head

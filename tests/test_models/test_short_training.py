@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from hrpose.models.roi_heads.heatmap_keypoint_head import HeatmapKeypointHead
-from tests.helpers import TINY_POSE_CONFIG, synthetic_cfg_dict
+from tests.helpers import TINY_POSE_CONFIG, codec_config, synthetic_cfg_dict
 
 WARMUP_ITERS = 50
 
@@ -24,8 +24,8 @@ def record_zero_level(monkeypatch):
     records = []
     original = HeatmapKeypointHead.loss_and_target
 
-    def loss_and_target(self, heatmaps, rois, keypoints, keypoints_visible):
-        out = original(self, heatmaps, rois, keypoints, keypoints_visible)
+    def loss_and_target(self, heatmaps, *args, **kwargs):
+        out = original(self, heatmaps, *args, **kwargs)
         with torch.no_grad():
             zero = self.loss_keypoint(torch.zeros_like(heatmaps), out['keypoint_targets'],
                                       out['keypoint_weights'])
@@ -51,7 +51,8 @@ def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
         'val_evaluator': None,
         'default_hooks.checkpoint.interval': WARMUP_ITERS + 1,
         'default_hooks.logger.interval': 10,
-        'model.roi_head.keypoint_head.codec.type': codec,
+        'model.roi_head.keypoint_head.codec': dict(
+            _delete_=True, **codec_config(codec, cfg.model.roi_head.keypoint_head.codec)),
         'model.roi_head.keypoint_head.loss_keypoint': dict(
             _delete_=True, type=loss, loss_weight=1000.0),
     })

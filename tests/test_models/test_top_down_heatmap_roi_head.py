@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from hrpose.registry import DATASETS, MODELS
-from tests.helpers import TINY_POSE_CONFIG, synthetic_cfg_options
+from tests.helpers import TINY_POSE_CONFIG, codec_config, synthetic_cfg_options
 
 
 @pytest.fixture(scope='module')
@@ -29,7 +29,7 @@ def batch(cfg):
 def build_model(cfg):
     init_default_scope('hrpose')
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(copy.deepcopy(cfg.model))  # tests change their model's test_cfg
     model.init_weights()
     return model
 
@@ -42,7 +42,8 @@ def build_model(cfg):
 ])
 def test_every_codec_trains_and_predicts_k_keypoints(cfg, batch, codec, loss):
     cfg = copy.deepcopy(cfg)
-    cfg.model.roi_head.keypoint_head.codec.type = codec
+    head = cfg.model.roi_head.keypoint_head
+    head.codec = codec_config(codec, head.codec)
     cfg.model.roi_head.keypoint_head.loss_keypoint = dict(type=loss, loss_weight=1000.0)
     model = build_model(cfg).train()
     losses = model(**model.data_preprocessor(copy.deepcopy(batch), True), mode='loss')
@@ -173,11 +174,11 @@ def test_keypoint_rois_hold_a_labelled_keypoint_inside(cfg):
         [45., 130., 75., 170.],  # around the lower keypoint only
     ])
     result = SimpleNamespace(pos_priors=priors, pos_assigned_gt_inds=torch.zeros(3).long())
-    rois, kpts, vis = model.roi_head._keypoint_training_rois([result], [gt])
+    positives = model.roi_head.keypoint_positives([result], [gt])
+    rois = [model.roi_head.codec.expand_rois(p.pos_priors) for p in positives]
     assert len(rois[0]) == 2
     torch.testing.assert_close(rois[0], model.roi_head.codec.expand_rois(priors[[0, 2]]))
-    codec = model.roi_head.codec
-    weights = codec.target_weights(codec.to_heatmap_coords(kpts, rois[0]), vis)
+    _, weights = model.roi_head.keypoint_head.get_targets(positives, [gt])
     assert (weights.sum(dim=1) > 0).all()
 
 

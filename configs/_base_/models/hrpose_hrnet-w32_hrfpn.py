@@ -1,11 +1,6 @@
 # hrpose: HRNet-W32 -> HRFPN -> RPN -> box head + heatmap keypoint head, one network.
 _base_ = './faster-rcnn_hrnet-w32_hrfpn.py'
 
-# The codec is defined once: the keypoint head encodes targets and decodes predictions with
-# the same object, so training and testing geometry cannot drift apart.
-codec = dict(type='MSRAHeatmap', heatmap_size=(48, 64), sigma=2.0, roi_padding=1.25)
-num_keypoints = 17  # must equal the dataset's K (its metainfo)
-
 model = dict(
     type='KeypointTwoStageDetector',
     roi_head=dict(
@@ -22,13 +17,16 @@ model = dict(
             featmap_strides=[4]),
         keypoint_head=dict(
             type='HeatmapKeypointHead',
-            num_keypoints=num_keypoints,
+            num_keypoints=17,  # must equal the dataset's K (its metainfo)
             in_channels=256,
             conv_channels=128,
             num_convs=4,
             num_deconvs=1,
             deconv_channels=128,
-            codec=codec,
+            # One codec object encodes the targets and decodes the predictions, so training
+            # and testing geometry cannot drift apart (variants override it here only).
+            codec=dict(type='MSRAHeatmap', heatmap_size=(48, 64), sigma=2.0,
+                       roi_padding=1.25),
             loss_keypoint=dict(type='KeypointMSELoss', use_target_weight=True,
                                loss_weight=1000.0))),
     train_cfg=dict(rcnn=dict(max_keypoint_rois_per_img=64)),

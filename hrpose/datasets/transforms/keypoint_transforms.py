@@ -8,6 +8,7 @@ import numpy as np
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
 
 from hrpose.registry import TRANSFORMS
+from hrpose.structures import mirror_keypoints
 
 
 @TRANSFORMS.register_module()
@@ -86,8 +87,7 @@ class KeypointRandomFlip(RandomFlip):
                              f'have K={keypoints.shape[1]} keypoints')
         visible = results['gt_keypoints_visible']
         width = results['img'].shape[1]
-        flipped = keypoints[:, flip_indices].copy()
-        flipped[..., 0] = width - flipped[..., 0]
+        flipped = mirror_keypoints(keypoints, width, flip_indices)
         flipped_visible = visible[:, flip_indices].copy()
         # Unlabelled keypoints keep coordinates 0, as the dataset writes them.
         flipped[flipped_visible <= 0] = 0

@@ -1,18 +1,28 @@
 """Heatmap keypoint head: RoI features -> one Gaussian heatmap per keypoint."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmdet.models.task_modules.samplers import SamplingResult
+from mmdet.structures.bbox import scale_boxes
+from mmdet.utils import InstanceList
+from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS, MODELS
+from .pose_postprocessing import postprocess_poses
 
 
 @MODELS.register_module()
 class HeatmapKeypointHead(BaseModule):
     """Conv stack at the RoI feature size, then deconvolutions up to the heatmap size.
+
+    Its API is that of mmdet's branch heads (``FCNMaskHead``): :meth:`get_targets`,
+    :meth:`loss_and_target` and :meth:`predict_by_feat`; the codec it builds encodes the
+    targets and decodes the predictions.
 
     The default (pool 32x24 from the stride-4 level, 4 convs of 128 channels, one 2x
     deconvolution, 1x1 to K) costs 0.77 GFLOPs (multiply-adds) per RoI, a tenth of a
@@ -106,25 +116,97 @@ class HeatmapKeypointHead(BaseModule):
                                      mode='bilinear', align_corners=False)
         return heatmaps
 
-    def loss_and_target(self, heatmaps: Tensor, rois: Tensor, keypoints: Tensor,
-                        keypoints_visible: Tensor) -> Dict[str, Tensor]:
-        """Encode targets with the codec and compute the heatmap loss.
+    def check_num_keypoints(self, gt_keypoints: Tensor) -> None:
+        """A clear error when the dataset's K (``gt_keypoints`` (N, K, 2)) is not the head's."""
+        if gt_keypoints.shape[-2] != self.num_keypoints:
+            raise ValueError(
+                f'the dataset gives K={gt_keypoints.shape[-2]} keypoints per person but '
+                f'model.roi_head.keypoint_head.num_keypoints={self.num_keypoints}: make them '
+                'equal (K comes from the dataset metainfo, e.g. 17 for COCO, 14 for '
+                'CrowdPose)')
+
+    def get_targets(self, sampling_results: List[SamplingResult],
+                    batch_gt_instances: InstanceList,
+                    rcnn_train_cfg: Optional[ConfigDict] = None) -> Tuple[Tensor, Tensor]:
+        """Heatmap targets of the positive proposals, as mmdet's mask head makes its masks.
 
         Args:
-            heatmaps: (R, K, H, W) predictions.
-            rois: (R, 4) the expanded RoIs, image coordinates.
-            keypoints: (R, K, 2) ground-truth keypoints, image coordinates.
-            keypoints_visible: (R, K) ground-truth visibility.
+            sampling_results: per image, ``pos_priors`` (R_i, 4) person boxes and
+                ``pos_assigned_gt_inds`` (R_i,) their persons (the keypoint RoIs the RoI head
+                kept, see ``TopDownHeatmapRoIHead.keypoint_positives``).
+            batch_gt_instances: per image, ``keypoints`` (N_i, K, 2) and
+                ``keypoints_visible`` (N_i, K) in input-image coordinates.
+            rcnn_train_cfg: the RoI head's training config (unused: the codec owns the
+                geometry).
 
         Returns:
-            dict: ``loss_keypoint`` (scalar), ``keypoint_targets`` (R, K, H, W) and
+            tuple: targets (R, K * C, H, W) for the expanded RoIs of the positives, in
+            order, and weights (R, K), R = sum R_i.
+        """
+        rois, keypoints, visible = [], [], []
+        for res, gt in zip(sampling_results, batch_gt_instances):
+            self.check_num_keypoints(gt.keypoints)
+            dtype = res.pos_priors.dtype
+            rois.append(self.codec.expand_rois(res.pos_priors))
+            keypoints.append(gt.keypoints.to(dtype)[res.pos_assigned_gt_inds])
+            visible.append(gt.keypoints_visible.to(dtype)[res.pos_assigned_gt_inds])
+        return self.codec.encode(torch.cat(keypoints), torch.cat(visible), torch.cat(rois))
+
+    def loss_and_target(self, heatmaps: Tensor, sampling_results: List[SamplingResult],
+                        batch_gt_instances: InstanceList,
+                        rcnn_train_cfg: Optional[ConfigDict] = None) -> Dict[str, Tensor]:
+        """Encode the targets with the codec and compute the heatmap loss.
+
+        Args:
+            heatmaps: (R, K * C, H, W) predictions for the positives' expanded RoIs.
+            sampling_results, batch_gt_instances, rcnn_train_cfg: as :meth:`get_targets`.
+
+        Returns:
+            dict: ``loss_keypoint`` (scalar), ``keypoint_targets`` (R, K * C, H, W) and
             ``keypoint_weights`` (R, K).
         """
-        targets, weights = self.codec.encode(keypoints, keypoints_visible, rois)
+        targets, weights = self.get_targets(sampling_results, batch_gt_instances,
+                                            rcnn_train_cfg)
         loss = self.loss_keypoint(heatmaps, targets.to(heatmaps.dtype), weights.to(heatmaps.dtype))
         return dict(loss_keypoint=loss, keypoint_targets=targets, keypoint_weights=weights)
 
-    def predict_by_feat(self, heatmaps: Tensor, rois: Tensor) -> Tuple[Tensor, Tensor]:
-        """Decode heatmaps (R, K, H, W) of RoIs (R, 4) into keypoints (R, K, 2) in image
-        coordinates and scores (R, K), float32 (the codec decodes in float32)."""
-        return self.codec.decode(heatmaps, rois)
+    def predict_by_feat(self, heatmaps: Tensor, results_list: InstanceList,
+                        batch_img_metas: List[dict],
+                        rcnn_test_cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False) -> InstanceList:
+        """Poses from the heatmaps of each image's detections, post-processed as
+        ``rcnn_test_cfg`` asks (rescoring, OKS-NMS), then rescaled.
+
+        Args:
+            heatmaps: (R, K * C, H, W) for the expanded RoIs of the boxes of
+                ``results_list``, image after image (R = total detections).
+            results_list: per image, ``bboxes`` (N_i, 4) in input-image coordinates (the box
+                branch predicts without rescaling, so that poses are post-processed in the
+                coordinates they were decoded in), ``scores`` (N_i,), ``labels``.
+            batch_img_metas: per image, ``scale_factor``; ``keypoint_sigmas`` for OKS-NMS.
+            rcnn_test_cfg: ``rescore``, ``keypoint_score_thr``, ``oks_nms`` (see
+                ``TopDownHeatmapRoIHead``).
+            rescale: map boxes and keypoints back to the original image.
+
+        Returns:
+            list[InstanceData]: the detections with ``keypoints`` (N_i, K, 2) and
+            ``keypoint_scores`` (N_i, K), float32.
+        """
+        rois = torch.cat([self.codec.expand_rois(res.bboxes) for res in results_list])
+        if len(rois):
+            keypoints, scores = self.codec.decode(heatmaps, rois)
+        else:
+            keypoints = rois.new_zeros((0, self.num_keypoints, 2), dtype=torch.float32)
+            scores = rois.new_zeros((0, self.num_keypoints), dtype=torch.float32)
+        counts = [len(res) for res in results_list]
+        outputs = []
+        for res, kpts, kpt_scores, img_meta in zip(results_list, keypoints.split(counts),
+                                                   scores.split(counts), batch_img_metas):
+            res.keypoints, res.keypoint_scores = kpts, kpt_scores
+            res = postprocess_poses(res, img_meta, self.codec, rcnn_test_cfg or {})
+            if rescale:
+                w_scale, h_scale = img_meta['scale_factor']
+                res.bboxes = scale_boxes(res.bboxes, (1 / w_scale, 1 / h_scale))
+                res.keypoints = res.keypoints / res.keypoints.new_tensor([w_scale, h_scale])
+            outputs.append(res)
+        return outputs

@@ -1,44 +1,10 @@
-"""Test-time pose tricks as small batched functions: flip-back, rescoring, OKS and OKS-NMS."""
-from typing import Optional, Sequence, Tuple
+"""Test-time pose tricks as small batched functions: rescoring, OKS and OKS-NMS (flipping
+heatmaps back is each codec's :meth:`flip_back`)."""
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
-
-
-def flip_heatmaps_back(heatmaps: Tensor, flip_indices: Sequence[int],
-                       channels_per_keypoint: int = 1) -> Tensor:
-    """Heatmaps predicted on the mirrored image, mapped back to the original frame.
-
-    Mirrors the width axis and swaps left/right keypoints; with offset maps
-    (``channels_per_keypoint=3``: class, x offset, y offset) the x offsets change sign. With
-    hrpose's pixel convention (see :mod:`hrpose.codecs`) a mirrored RoI's heatmap pixel ``j``
-    is the original's ``W - 1 - j``, so no extra pixel shift is needed, for any codec.
-
-    Args:
-        heatmaps: (R, K * C, H, W) heatmaps of the mirrored RoIs, C = channels_per_keypoint.
-        flip_indices: K entries; keypoint ``i`` of a mirrored person is ``flip_indices[i]``.
-        channels_per_keypoint: 1 (heatmaps) or 3 (UDP combined maps).
-
-    Returns:
-        Tensor: (R, K * C, H, W).
-    """
-    R, C, H, W = heatmaps.shape
-    if len(flip_indices) * channels_per_keypoint != C:
-        raise ValueError(f'flip_indices has {len(flip_indices)} entries for heatmaps with '
-                         f'{C} channels ({channels_per_keypoint} per keypoint)')
-    index = torch.as_tensor(list(flip_indices), device=heatmaps.device, dtype=torch.long)
-    maps = heatmaps.flip(-1).reshape(R, len(flip_indices), channels_per_keypoint, H, W)
-    maps = maps.index_select(1, index)
-    if channels_per_keypoint == 3:
-        maps = torch.cat([maps[:, :, :1], -maps[:, :, 1:2], maps[:, :, 2:]], dim=2)
-    return maps.reshape(R, C, H, W)
-
-
-def mirror_boxes(boxes: Tensor, width: float) -> Tensor:
-    """Boxes (R, 4) x1, y1, x2, y2 mirrored about an image of ``width``: x -> width - x."""
-    return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]],
-                       dim=1)
 
 
 def rescore_instances(box_scores: Tensor, keypoint_scores: Tensor,
@@ -135,3 +101,36 @@ def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
     keep_index = torch.as_tensor(keep, dtype=torch.long).to(scores.device)
     kept_scores = torch.as_tensor(scores_host[keep], dtype=scores.dtype).to(scores.device)
     return keep_index, kept_scores
+
+
+def postprocess_poses(results, img_meta: dict, codec, test_cfg: dict):
+    """Rescoring and OKS-NMS of one image's poses, as ``test_cfg`` asks.
+
+    Args:
+        results (InstanceData): ``bboxes`` (N, 4), ``scores`` (N,), ``keypoints``
+            (N, K, 2), ``keypoint_scores`` (N, K), all in one image's coordinates.
+        img_meta: the image's metainfo (``keypoint_sigmas`` for OKS-NMS).
+        codec: the keypoint codec, whose expanded RoIs give each pose's area.
+        test_cfg: ``rescore``, ``keypoint_score_thr`` (default 0.2), ``oks_nms``.
+
+    Returns:
+        InstanceData: the poses kept, rescored.
+    """
+    if test_cfg.get('rescore', False):
+        results.scores = rescore_instances(results.scores, results.keypoint_scores,
+                                           test_cfg.get('keypoint_score_thr', 0.2))
+    nms_cfg = test_cfg.get('oks_nms')
+    if nms_cfg and len(results) > 1:
+        sigmas = img_meta.get('keypoint_sigmas', nms_cfg.get('sigmas'))
+        if sigmas is None:
+            raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
+                           'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
+        # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
+        rois = codec.expand_rois(results.bboxes)
+        areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
+        keep, scores = oks_nms(
+            results.keypoints, results.scores, areas, results.keypoints.new_tensor(sigmas),
+            **{k: v for k, v in nms_cfg.items() if k != 'sigmas'})
+        results = results[keep]
+        results.scores = scores
+    return results

@@ -6,12 +6,12 @@ from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox2roi, scale_boxes
+from mmdet.structures.bbox import bbox2roi
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from hrpose.registry import MODELS
-from .pose_postprocessing import flip_heatmaps_back, mirror_boxes, oks_nms, rescore_instances
+from hrpose.structures import mirror_boxes
 
 
 @MODELS.register_module()
@@ -70,42 +70,34 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         losses['loss_keypoint'] = self.keypoint_loss(x, sampling_results, batch_gt_instances)
         return losses
 
-    def _keypoint_training_rois(
-            self, sampling_results: List[SamplingResult],
-            batch_gt_instances: List[InstanceData]) -> Tuple[List[Tensor], Tensor, Tensor]:
-        """Positive proposals holding a labelled keypoint of their person, with their GT.
+    def keypoint_positives(self, sampling_results: List[SamplingResult],
+                           batch_gt_instances: List[InstanceData]) -> List[InstanceData]:
+        """The positive proposals that train the keypoint branch, per image.
+
+        As Keypoint R-CNN: a proposal trains the branch only if a labelled keypoint of its
+        person lies inside it (here: inside the expanded RoI, on the heatmap); proposals
+        with all-zero weights would take slots of the cap and dilute the loss. Then at most
+        ``train_cfg.max_keypoint_rois_per_img`` of them, a random subset.
 
         Returns:
-            tuple: per-image expanded RoIs [(R_i, 4)], keypoints (R, K, 2) and
-            visibility (R, K) of the matched persons, R = sum R_i.
+            list[InstanceData]: per image, ``pos_priors`` (R_i, 4) and
+            ``pos_assigned_gt_inds`` (R_i,), as mmdet's sampling results name them.
         """
-        num_keypoints = self.keypoint_head.num_keypoints
         max_per_img = (self.train_cfg or {}).get('max_keypoint_rois_per_img', None)
-        rois, keypoints, visible = [], [], []
+        positives = []
         for res, gt in zip(sampling_results, batch_gt_instances):
-            gt_keypoints = gt.keypoints.to(res.pos_priors.dtype)
-            gt_visible = gt.keypoints_visible.to(res.pos_priors.dtype)
-            if gt_keypoints.shape[-2] != num_keypoints:
-                raise ValueError(
-                    f'the dataset gives K={gt_keypoints.shape[-2]} keypoints per person but '
-                    f'model.roi_head.keypoint_head.num_keypoints={num_keypoints}: make them '
-                    'equal (K comes from the dataset metainfo, e.g. 17 for COCO, 14 for '
-                    'CrowdPose)')
-            # As Keypoint R-CNN: a RoI trains the branch only if a labelled keypoint of its
-            # person lies inside it (here: inside the expanded RoI, on the heatmap). RoIs
-            # with all-zero weights would take slots of the cap and dilute the loss.
-            gt_inds = res.pos_assigned_gt_inds
-            expanded = self.codec.expand_rois(res.pos_priors)
-            coords = self.codec.to_heatmap_coords(gt_keypoints[gt_inds], expanded)
-            keep = self.codec.target_weights(coords, gt_visible[gt_inds]).sum(dim=-1) > 0
-            expanded, gt_inds = expanded[keep], gt_inds[keep]
+            self.keypoint_head.check_num_keypoints(gt.keypoints)
+            priors, gt_inds = res.pos_priors, res.pos_assigned_gt_inds
+            coords = self.codec.to_heatmap_coords(
+                gt.keypoints.to(priors.dtype)[gt_inds], self.codec.expand_rois(priors))
+            visible = gt.keypoints_visible.to(priors.dtype)[gt_inds]
+            keep = self.codec.target_weights(coords, visible).sum(dim=-1) > 0
+            priors, gt_inds = priors[keep], gt_inds[keep]
             if max_per_img is not None and len(gt_inds) > max_per_img:
                 chosen = torch.randperm(len(gt_inds), device=gt_inds.device)[:max_per_img]
-                expanded, gt_inds = expanded[chosen], gt_inds[chosen]
-            rois.append(expanded)
-            keypoints.append(gt_keypoints[gt_inds])
-            visible.append(gt_visible[gt_inds])
-        return rois, torch.cat(keypoints), torch.cat(visible)
+                priors, gt_inds = priors[chosen], gt_inds[chosen]
+            positives.append(InstanceData(pos_priors=priors, pos_assigned_gt_inds=gt_inds))
+        return positives
 
     def keypoint_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                       batch_gt_instances: List[InstanceData]) -> Tensor:
@@ -114,17 +106,17 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         A batch with no keypoint RoI gives a zero loss that still depends on every
         parameter of the branch, so distributed training sees the same graph on all ranks.
         """
-        rois_per_img, keypoints, visible = self._keypoint_training_rois(
-            sampling_results, batch_gt_instances)
-        rois = torch.cat(rois_per_img)
-        if rois.shape[0] == 0:
+        positives = self.keypoint_positives(sampling_results, batch_gt_instances)
+        rois_per_img = [self.codec.expand_rois(p.pos_priors) for p in positives]
+        if sum(len(rois) for rois in rois_per_img) == 0:
             return sum(p.sum() for p in self.keypoint_head.parameters()) * 0.0
         heatmaps = self._keypoint_forward(x, rois_per_img)
-        return self.keypoint_head.loss_and_target(heatmaps, rois, keypoints,
-                                                  visible)['loss_keypoint']
+        return self.keypoint_head.loss_and_target(heatmaps, positives, batch_gt_instances,
+                                                  self.train_cfg)['loss_keypoint']
 
     def _keypoint_forward(self, x: Tuple[Tensor], rois_per_img: List[Tensor]) -> Tensor:
-        """Heatmaps (R, K, H, W) for per-image RoIs [(R_i, 4)] in input-image coordinates."""
+        """Heatmaps (R, K * C, H, W) for per-image RoIs [(R_i, 4)] in input-image
+        coordinates."""
         pooled = [self.codec.pooling_rois(rois.float()) for rois in rois_per_img]
         levels = x[:self.keypoint_roi_extractor.num_inputs]
         # RoIAlign in float32 whatever the features' dtype: mmdet's extractor casts the RoIs
@@ -149,53 +141,40 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
             x_flipped: features of the horizontally mirrored batch, for the flip test.
         """
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
+        # Boxes stay in input-image coordinates: the keypoint head post-processes the poses
+        # there and rescales both.
         results_list = self.predict_bbox(
             x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg, rescale=False)
-        results_list = self.predict_keypoints(x, results_list, batch_img_metas, x_flipped)
-        results_list = [
-            self.postprocess_poses(results, img_meta)
-            for results, img_meta in zip(results_list, batch_img_metas)
-        ]
-        if rescale:
-            for results, img_meta in zip(results_list, batch_img_metas):
-                w_scale, h_scale = img_meta['scale_factor']
-                results.bboxes = scale_boxes(results.bboxes, (1 / w_scale, 1 / h_scale))
-                results.keypoints = results.keypoints / results.keypoints.new_tensor(
-                    [w_scale, h_scale])
-        return results_list
+        return self.predict_keypoints(x, results_list, batch_img_metas, x_flipped,
+                                      rescale=rescale)
 
     def predict_keypoints(self,
                           x: Tuple[Tensor],
                           results_list: List[InstanceData],
                           batch_img_metas: Optional[List[dict]] = None,
-                          x_flipped: Optional[Tuple[Tensor]] = None) -> List[InstanceData]:
-        """Add ``keypoints`` and ``keypoint_scores`` to each image's detections (in
-        input-image coordinates, as the boxes are)."""
-        num_keypoints = self.keypoint_head.num_keypoints
+                          x_flipped: Optional[Tuple[Tensor]] = None,
+                          rescale: bool = False) -> List[InstanceData]:
+        """Add ``keypoints`` (N_i, K, 2) and ``keypoint_scores`` (N_i, K) to each image's
+        detections, whose boxes are in input-image coordinates (the keypoints too, unless
+        ``rescale``)."""
+        batch_img_metas = batch_img_metas or [{} for _ in results_list]
         rois_per_img = [self.codec.expand_rois(res.bboxes) for res in results_list]
-        if sum(len(r) for r in rois_per_img) == 0:
-            for res in results_list:
-                res.keypoints = res.bboxes.new_zeros((0, num_keypoints, 2))
-                res.keypoint_scores = res.bboxes.new_zeros((0, num_keypoints))
-            return results_list
-        heatmaps = self._keypoint_forward(x, rois_per_img)
-        if self._test_setting('flip_test', False):
-            heatmaps = (heatmaps + self._flipped_heatmaps(x_flipped, rois_per_img,
-                                                          batch_img_metas)) / 2
-        keypoints, scores = self.keypoint_head.predict_by_feat(heatmaps, torch.cat(rois_per_img))
-        counts = [len(r) for r in rois_per_img]
-        for res, kpts, kpt_scores in zip(results_list, keypoints.split(counts),
-                                         scores.split(counts)):
-            res.keypoints = kpts
-            res.keypoint_scores = kpt_scores
-        return results_list
+        heatmaps = None
+        if sum(len(rois) for rois in rois_per_img) > 0:
+            heatmaps = self._keypoint_forward(x, rois_per_img)
+            if self._test_setting('flip_test', False):
+                heatmaps = (heatmaps + self._flipped_heatmaps(x_flipped, rois_per_img,
+                                                              batch_img_metas)) / 2
+        return self.keypoint_head.predict_by_feat(heatmaps, results_list, batch_img_metas,
+                                                  self.test_cfg, rescale)
 
     def _test_setting(self, key: str, default=None):
         return (self.test_cfg or {}).get(key, default)
 
     def _flipped_heatmaps(self, x_flipped: Optional[Tuple[Tensor]],
                           rois_per_img: List[Tensor], batch_img_metas: List[dict]) -> Tensor:
-        """Heatmaps of the mirrored RoIs on the mirrored image, mapped back (R, K, H, W)."""
+        """The flip test: heatmaps of the mirrored RoIs on the mirrored image, mapped back
+        by the codec (R, K * C, H, W)."""
         if x_flipped is None:
             raise ValueError('test_cfg.flip_test=True needs the features of the mirrored '
                              "image: use model type='KeypointTwoStageDetector'")
@@ -208,30 +187,7 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         if flip_indices is None:
             raise KeyError('flip test: no flip_indices in the image metainfo (pack them with '
                            'PackKeypointDetInputs) nor in test_cfg.flip_indices')
-        return flip_heatmaps_back(self._keypoint_forward(x_flipped, mirrored), flip_indices,
-                                  self.codec.channels_per_keypoint)
-
-    def postprocess_poses(self, results: InstanceData, img_meta: dict) -> InstanceData:
-        """Rescoring and OKS-NMS of one image's poses, as ``test_cfg`` asks."""
-        if self._test_setting('rescore', False):
-            results.scores = rescore_instances(results.scores, results.keypoint_scores,
-                                               self._test_setting('keypoint_score_thr', 0.2))
-        nms_cfg = self._test_setting('oks_nms')
-        if nms_cfg and len(results) > 1:
-            sigmas = img_meta.get('keypoint_sigmas', nms_cfg.get('sigmas'))
-            if sigmas is None:
-                raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
-                               'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
-            # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
-            rois = self.codec.expand_rois(results.bboxes)
-            areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
-            keep, scores = oks_nms(
-                results.keypoints, results.scores, areas,
-                results.keypoints.new_tensor(sigmas),
-                **{k: v for k, v in nms_cfg.items() if k != 'sigmas'})
-            results = results[keep]
-            results.scores = scores
-        return results
+        return self.codec.flip_back(self._keypoint_forward(x_flipped, mirrored), flip_indices)
 
     def forward(self,
                 x: Tuple[Tensor],

@@ -1,0 +1,200 @@
+"""What every heatmap codec shares: the RoI geometry and the float32 decoding frame.
+
+Image coordinates follow hrpose's pixel convention (:mod:`hrpose.structures.keypoints`):
+pixel ``i`` spans ``[i, i + 1)``. Heatmap coordinates are pixel indices ``p``: the centre of
+heatmap pixel ``(j, i)`` is at ``p = (j, i)``. A codec maps image points into each RoI's
+heatmap and back, in one of two ways:
+
+* edge to edge (MSRA, DARK, one-hot): the RoI ``[x1, x2]`` spans the heatmap's ``W``
+  pixels, ``p = (x - x1) * W / (x2 - x1) - 0.5``: heatmap pixel ``j`` is RoIAlign's bin
+  ``j``.
+* unbiased (UDP, ``unbiased_transform = True``): the RoI's edges fall on the centres of the
+  first and last pixels, ``p = (x - x1) * (W - 1) / (x2 - x1)``; RoIAlign then pools a
+  region half a heatmap pixel larger on each side (:meth:`pooling_rois`) so that its bin
+  centres land on those points.
+
+Under both maps a horizontal flip of the image and of the RoI is ``p -> W - 1 - p`` on the
+heatmap, so flipping heatmaps back (:meth:`flip_back`) needs no pixel shift.
+"""
+from typing import Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+
+def check_pairs(keypoints: Tensor, rois: Tensor) -> None:
+    if keypoints.dim() != 3 or keypoints.shape[-1] != 2:
+        raise ValueError(f'keypoints must be (R, K, 2), got {tuple(keypoints.shape)}')
+    if rois.shape != (keypoints.shape[0], 4):
+        raise ValueError(f'rois must be (R, 4) with R={keypoints.shape[0]} to match the '
+                         f'keypoints, got {tuple(rois.shape)}')
+
+
+def gaussian_heatmaps(centres: Tensor, heatmap_size: Tuple[int, int], sigma: float) -> Tensor:
+    """Unit-peak Gaussians (R, K, H, W) of standard deviation ``sigma`` heatmap pixels at
+    ``centres`` (R, K, 2), heatmap coordinates."""
+    W, H = heatmap_size
+    xs = torch.arange(W, dtype=centres.dtype, device=centres.device)
+    ys = torch.arange(H, dtype=centres.dtype, device=centres.device)
+    # Separable: exp(-(dx^2 + dy^2) / 2s^2) = gx * gy.
+    gx = torch.exp(-(xs - centres[..., 0:1])**2 / (2 * sigma**2))  # (R, K, W)
+    gy = torch.exp(-(ys - centres[..., 1:2])**2 / (2 * sigma**2))  # (R, K, H)
+    return gy[..., :, None] * gx[..., None, :]
+
+
+class BaseHeatmapCodec:
+    """Person RoIs <-> heatmaps: the geometry every codec shares.
+
+    A codec turns keypoints into heatmap targets (:meth:`encode`) and heatmaps back into
+    keypoints (:meth:`decode`) for a batch of RoIs, and owns the RoI geometry both use, so
+    that training and inference cannot drift apart. Subclasses implement :meth:`encode` and
+    :meth:`decode_heatmap_coords` (or :meth:`decode`).
+
+    Args:
+        heatmap_size: (W, H) of the heatmaps, e.g. (48, 64).
+        roi_padding: factor by which a person box grows once it has been widened or
+            heightened to the heatmap aspect ratio W / H (top-down methods use 1.25).
+    """
+
+    # Output maps per keypoint the head must predict.
+    channels_per_keypoint = 1
+    # True: RoI edges on the centres of the first and last heatmap pixels (UDP).
+    unbiased_transform = False
+
+    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64),
+                 roi_padding: float = 1.25) -> None:
+        if len(heatmap_size) != 2 or min(heatmap_size) < 2:
+            raise ValueError(f'heatmap_size must be (W, H) with both >= 2, got {heatmap_size}')
+        if roi_padding <= 0:
+            raise ValueError(f'roi_padding must be positive, got {roi_padding}')
+        self.heatmap_size = tuple(int(s) for s in heatmap_size)
+        self.roi_padding = float(roi_padding)
+
+    def _settings(self) -> dict:
+        """The constructor arguments, for ``repr``."""
+        return dict(heatmap_size=self.heatmap_size, roi_padding=self.roi_padding)
+
+    def __repr__(self) -> str:
+        args = ', '.join(f'{k}={v}' for k, v in self._settings().items())
+        return f'{type(self).__name__}({args})'
+
+    @property
+    def aspect_ratio(self) -> float:
+        """Heatmap width over height: every RoI is expanded to this ratio."""
+        return self.heatmap_size[0] / self.heatmap_size[1]
+
+    def expand_rois(self, bboxes: Tensor) -> Tensor:
+        """Grow person boxes to the heatmap aspect ratio, then by ``roi_padding``.
+
+        Args:
+            bboxes: (R, 4) boxes ``x1, y1, x2, y2`` in image coordinates.
+
+        Returns:
+            Tensor: (R, 4) RoIs with the same centres and ``w / h == W / H``.
+        """
+        centre = (bboxes[:, :2] + bboxes[:, 2:]) / 2
+        w = (bboxes[:, 2] - bboxes[:, 0]).clamp(min=1e-3)
+        h = (bboxes[:, 3] - bboxes[:, 1]).clamp(min=1e-3)
+        # Keep the longer side (relative to the target ratio) and grow the other.
+        w, h = torch.maximum(w, h * self.aspect_ratio), torch.maximum(h, w / self.aspect_ratio)
+        half = torch.stack([w, h], dim=1) * (self.roi_padding / 2)
+        return torch.cat([centre - half, centre + half], dim=1)
+
+    def pooling_rois(self, rois: Tensor) -> Tensor:
+        """The region RoIAlign pools for each RoI (R, 4), so that bin ``j`` is heatmap
+        pixel ``j``: the RoI itself, or half a heatmap pixel more on each side with the
+        unbiased transform (bin centres at ``x1 + j * roi_w / (W - 1)``)."""
+        if not self.unbiased_transform:
+            return rois
+        size = rois.new_tensor(self.heatmap_size)
+        half_pixel = (rois[:, 2:] - rois[:, :2]) / (size - 1) / 2
+        return torch.cat([rois[:, :2] - half_pixel, rois[:, 2:] + half_pixel], dim=1)
+
+    def _scale_and_shift(self, rois: Tensor) -> Tuple[Tensor, float]:
+        """Pixels per image unit (R, 1, 2) and the shift of the map ``p = s * (x - x1) + c``."""
+        size = rois.new_tensor(self.heatmap_size)
+        extent = (rois[:, None, 2:] - rois[:, None, :2]).clamp(min=1e-6)
+        if self.unbiased_transform:
+            return (size - 1) / extent, 0.0
+        return size / extent, -0.5
+
+    def to_heatmap_coords(self, keypoints: Tensor, rois: Tensor) -> Tensor:
+        """Image coordinates (R, K, 2) -> heatmap pixel coordinates ``p`` (R, K, 2)."""
+        check_pairs(keypoints, rois)
+        scale, shift = self._scale_and_shift(rois)
+        return (keypoints - rois[:, None, :2]) * scale + shift
+
+    def to_image_coords(self, coords: Tensor, rois: Tensor) -> Tensor:
+        """Heatmap pixel coordinates ``p`` (R, K, 2) -> image coordinates (R, K, 2)."""
+        check_pairs(coords, rois)
+        scale, shift = self._scale_and_shift(rois)
+        return rois[:, None, :2] + (coords - shift) / scale
+
+    def target_weights(self, coords: Tensor, keypoints_visible: Tensor) -> Tensor:
+        """(R, K): 1 for a labelled keypoint whose heatmap coordinates ``coords`` (R, K, 2)
+        fall on one of the heatmap's pixels, else 0."""
+        W, H = self.heatmap_size
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
+                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
+        return ((keypoints_visible > 0) & inside).to(coords.dtype)
+
+    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
+               rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """Heatmap targets and their weights for a batch of RoIs.
+
+        Args:
+            keypoints: (R, K, 2) keypoints in image coordinates.
+            keypoints_visible: (R, K) visibility (> 0: labelled).
+            rois: (R, 4) expanded RoIs (see :meth:`expand_rois`) in image coordinates.
+
+        Returns:
+            tuple: targets (R, K * channels_per_keypoint, H, W) and weights (R, K): 1 for a
+            labelled keypoint inside its RoI's heatmap, else 0.
+        """
+        raise NotImplementedError
+
+    def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
+        """Heatmap pixel coordinates (R, K, 2) and scores (R, K) of (R, K * C, H, W) maps."""
+        raise NotImplementedError
+
+    def decode(self, heatmaps: Tensor, rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """Keypoints in image coordinates from a batch of heatmaps.
+
+        Args:
+            heatmaps: (R, K * channels_per_keypoint, H, W) predicted heatmaps.
+            rois: (R, 4) the expanded RoIs they were predicted for.
+
+        Returns:
+            tuple: keypoints (R, K, 2) in image coordinates and scores (R, K), both float32
+            (decoding runs in float32 with autocast off).
+        """
+        # In float32 whatever the head's dtype: under autocast the blur's products run in
+        # half precision, where the log's floor of 1e-10 is 0 and log(0) = -inf.
+        with torch.autocast(device_type=heatmaps.device.type, enabled=False):
+            coords, scores = self.decode_heatmap_coords(heatmaps.float())
+            return self.to_image_coords(coords, rois.float()), scores
+
+    def flip_back(self, heatmaps: Tensor, flip_indices: Sequence[int]) -> Tensor:
+        """Heatmaps predicted for the mirrored RoIs on the mirrored image, mapped back to the
+        original frame: the width axis mirrored and left and right keypoints swapped.
+
+        Args:
+            heatmaps: (R, K * channels_per_keypoint, H, W).
+            flip_indices: K entries; keypoint ``i`` of a mirrored person is
+                ``flip_indices[i]``.
+
+        Returns:
+            Tensor: (R, K * channels_per_keypoint, H, W).
+        """
+        return self._mirrored_maps(heatmaps, flip_indices).reshape(heatmaps.shape)
+
+    def _mirrored_maps(self, heatmaps: Tensor, flip_indices: Sequence[int]) -> Tensor:
+        """(R, K * C, H, W) -> (R, K, C, H, W), mirrored in width, keypoints reordered."""
+        R, C, H, W = heatmaps.shape
+        per_keypoint = self.channels_per_keypoint
+        if len(flip_indices) * per_keypoint != C:
+            raise ValueError(f'flip_indices has {len(flip_indices)} entries for heatmaps with '
+                             f'{C} channels ({per_keypoint} per keypoint)')
+        index = torch.as_tensor(list(flip_indices), device=heatmaps.device, dtype=torch.long)
+        maps = heatmaps.flip(-1).reshape(R, len(flip_indices), per_keypoint, H, W)
+        return maps.index_select(1, index)
