@@ -23,8 +23,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import hrpose  # noqa: E402,F401
 from hrpose.registry import MODELS  # noqa: E402
+from hrpose.utils import register_all_modules  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
 
@@ -73,6 +73,7 @@ def force_persons(roi_head, boxes: torch.Tensor) -> None:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     if args.threads:
         torch.set_num_threads(args.threads)
     init_default_scope('hrpose')

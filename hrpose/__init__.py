@@ -1,4 +1,9 @@
-"""hrpose: multi-person 2D keypoint detection with one two-stage network."""
+"""hrpose: multi-person 2D keypoint detection with one two-stage network.
+
+Importing it only checks the versions of its dependencies; call
+:func:`hrpose.utils.register_all_modules` before building from a config (the tools and
+:func:`hrpose.apis.init_model` do).
+"""
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed_version
 
@@ -35,14 +40,5 @@ def _check_dependencies() -> None:
 
 
 _check_dependencies()
-
-from .engine.checkpoint import (register_checkpoint_safe_globals,  # noqa: E402
-                                register_local_checkpoint_loader)
-
-# torch >= 2.6 loads checkpoints with weights_only=True; mmengine's own checkpoints hold a
-# few non-tensor types that must be allow-listed for `--resume` and `load_from` to work.
-register_checkpoint_safe_globals()
-# Local checkpoints load through hrpose's loader: clear errors for truncated or unsafe files.
-register_local_checkpoint_loader()
 
 __all__ = ['__version__']

@@ -107,10 +107,11 @@ def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
     with another status than ``expect_exit`` (an uncaught error counts as 1).
 
     For the light tools: a fresh process would spend seconds importing torch and mmdet."""
-    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    saved_argv, saved_cwd, saved_path = sys.argv, os.getcwd(), list(sys.path)
     printed = io.StringIO()
     code = 0
     sys.argv = [script, *args]
+    sys.path.insert(0, osp.dirname(osp.join(REPO_ROOT, script)))  # as `python script` does
     os.chdir(REPO_ROOT)
     try:
         with contextlib.redirect_stdout(printed):
@@ -124,6 +125,7 @@ def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
         print(f'{type(error).__name__}: {error}', file=printed)
     finally:
         sys.argv = saved_argv
+        sys.path[:] = saved_path
         os.chdir(saved_cwd)
     if code != expect_exit:
         pytest.fail(f'{script} {" ".join(args)} exited with {code}, expected {expect_exit}\n'

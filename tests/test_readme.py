@@ -57,9 +57,10 @@ def parser_options(script):
         f'readme_{osp.basename(script)[:-3]}', osp.join(REPO_ROOT, script))
     module = importlib.util.module_from_spec(spec)
     original = argparse.ArgumentParser.parse_args
-    argv = sys.argv
+    argv, path = sys.argv, list(sys.path)
     argparse.ArgumentParser.parse_args = capture
     sys.argv = [script]
+    sys.path.insert(0, osp.dirname(osp.join(REPO_ROOT, script)))  # as `python script` does
     try:
         spec.loader.exec_module(module)
         for name in ('parse_args', 'main'):
@@ -71,6 +72,7 @@ def parser_options(script):
     finally:
         argparse.ArgumentParser.parse_args = original
         sys.argv = argv
+        sys.path[:] = path
     assert captured, f'{script}: no argparse parser found'
     options, parsers = set(), list(captured)
     while parsers:

@@ -7,8 +7,8 @@ from hrpose import registry
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
-@pytest.mark.parametrize('name', ['HRNet', 'HRFPN', 'FasterRCNN', 'RPNHead', 'Shared2FCBBoxHead',
-                                  'DetDataPreprocessor'])
+@pytest.mark.parametrize('name', ['HRNet', 'HRNetWithWeightCheck', 'HRFPN', 'FasterRCNN',
+                                  'RPNHead', 'Shared2FCBBoxHead', 'DetDataPreprocessor'])
 def test_models_from_mmdet_resolve_through_the_parent(name):
     assert registry.MODELS.get(name) is not None
 
@@ -17,6 +17,7 @@ def test_models_from_mmdet_resolve_through_the_parent(name):
     (registry.DATASETS, 'CocoDataset'),
     (registry.TRANSFORMS, 'PackDetInputs'),
     (registry.TRANSFORMS, 'LoadImageFromFile'),
+    (registry.TRANSFORMS, 'LoadCheckedImage'),
     (registry.METRICS, 'CocoMetric'),
     (registry.VISUALIZERS, 'DetLocalVisualizer'),
     (registry.HOOKS, 'CheckpointHook'),

@@ -17,8 +17,8 @@ import cv2
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
-import hrpose  # noqa: F401  (checks versions, registers the checkpoint loader)
 from hrpose.apis import KeypointInferencer, inference_keypoints
+from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
@@ -98,6 +98,7 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str,
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     if not osp.exists(args.input):
         raise FileNotFoundError(f'input {args.input} does not exist')
     with explain_unknown_types():

@@ -13,10 +13,11 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import hrpose  # noqa: F401  (checks versions, allow-lists checkpoint types)
 from hrpose.engine import find_resumable_checkpoint
+from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
-from hrpose.utils.setup_env import add_common_args, apply_common_args, parse_common_args
+
+from common_args import add_common_args, apply_common_args, parse_common_args  # tools/
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,6 +52,7 @@ def resolve_checkpoint(path: str) -> str:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     cfg = Config.fromfile(args.config)
     apply_common_args(cfg, args)
     cfg.load_from = resolve_checkpoint(args.checkpoint)

@@ -1,7 +1,7 @@
 # AID: information dropping inside person boxes during training (Huang et al., 2020).
 _base_ = './hrpose_hrnet-w32_hrfpn_1x_coco.py'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='LoadKeypointAnnotations'),
     dict(
         type='RandomChoiceResize',

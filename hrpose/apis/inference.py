@@ -5,8 +5,6 @@ pixel is x = 0 (hrpose's internal coordinates, where pixel i spans [i, i+1), are
 -0.5 on the way out).
 """
 import copy
-import glob
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -21,27 +19,20 @@ from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
 from hrpose.engine import unsafe_checkpoint_loading
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
+from hrpose.utils.config_files import find_config
+from hrpose.utils.setup_env import register_all_modules
 
 ImageInput = Union[str, np.ndarray]
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Transforms that read annotations: inference has none.
 _ANNOTATION_TRANSFORMS = ('LoadKeypointAnnotations', 'LoadAnnotations', 'mmdet.LoadAnnotations')
 
 
 def resolve_config(config: Union[str, Config]) -> Config:
     """A Config from a Config, a config file path, or a config name such as
-    ``'hrpose_hrnet-w32_hrfpn_1x_coco'`` (looked up under the repository's ``configs/``)."""
+    ``'hrpose_hrnet-w32_hrfpn_1x_coco'`` (see :func:`hrpose.utils.config_files.find_config`)."""
     if isinstance(config, Config):
         return copy.deepcopy(config)
-    if osp.isfile(config):
-        return Config.fromfile(config)
-    name = osp.splitext(osp.basename(config))[0]
-    found = sorted(glob.glob(osp.join(_REPO_ROOT, 'configs', '**', f'{name}.py'),
-                             recursive=True))
-    if not found:
-        raise FileNotFoundError(f'config {config!r} is neither a file nor the name of a config '
-                                f'under {osp.join(_REPO_ROOT, "configs")}')
-    return Config.fromfile(found[0])
+    return Config.fromfile(find_config(config))
 
 
 def init_model(config: Union[str, Config],
@@ -65,6 +56,7 @@ def init_model(config: Union[str, Config],
     cfg = resolve_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'hrpose'))
     # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
@@ -94,8 +86,8 @@ def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:
     pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     pipeline = [t for t in pipeline if t['type'] not in _ANNOTATION_TRANSFORMS]
     if from_array:
-        if pipeline[0]['type'] != 'LoadImageFromFile':
-            raise ValueError(f'the test pipeline must start with LoadImageFromFile, got '
+        if pipeline[0]['type'] not in ('LoadCheckedImage', 'LoadImageFromFile'):
+            raise ValueError(f'the test pipeline must start with LoadCheckedImage, got '
                              f'{pipeline[0]["type"]}')
         pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
     return Compose(pipeline)

@@ -48,7 +48,7 @@ class KeypointInferencer:
         result = inferencer('photos/', out_dir='outputs/')   # drawn images + JSON per image
 
     Args:
-        model: config file or config name (searched under ``configs/``).
+        model: config file or config name (see :func:`hrpose.utils.config_files.find_config`).
         weights: checkpoint file; None keeps random weights (only useful in tests).
         device: 'cpu', 'cuda', ...
         batch_size: images per forward pass.

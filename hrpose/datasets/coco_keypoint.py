@@ -10,6 +10,7 @@ from mmengine.config import Config
 
 from hrpose.registry import DATASETS
 from hrpose.structures import coco_to_continuous
+from hrpose.utils.config_files import resolve_config_path
 
 # Keys a keypoint metainfo must have, each a list with one entry per keypoint.
 _PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
@@ -19,16 +20,13 @@ class AnnotationWarning(UserWarning):
     """Annotations that were used with a correction or left out; the message says which."""
 
 
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
 def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
     """Resolve ``metainfo=dict(from_file=...)`` and check the per-keypoint lists.
 
     Args:
         metainfo: a metainfo dict, or ``dict(from_file='configs/.../coco_person.py')`` naming
             a config file that defines ``metainfo`` (relative paths are tried from the
-            working directory, then from the hrpose repository root).
+            working directory, then from the folder holding hrpose's ``configs/``).
 
     Returns:
         dict: the metainfo with ``num_keypoints`` added.
@@ -36,8 +34,7 @@ def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
     metainfo = dict(metainfo or {})
     if 'from_file' in metainfo:
         path = metainfo.pop('from_file')
-        if not osp.isfile(path) and osp.isfile(osp.join(_REPO_ROOT, path)):
-            path = osp.join(_REPO_ROOT, path)
+        path = resolve_config_path(path)
         if not osp.isfile(path):
             raise FileNotFoundError(f'metainfo from_file={path!r}: no such file')
         loaded = Config.fromfile(path)

@@ -1,4 +1,4 @@
-"""hrpose models: the HRNet backbone wrapper, the keypoint RoI head, keypoint heads and
+"""hrpose models: the HRNet backbone with a weight check, the keypoint RoI head, keypoint heads and
 losses (hrpose.registry.MODELS). HRFPN, the RPN and the box head are mmdet's, reached
 through the parent registry."""
 from .backbones import *  # noqa: F401,F403

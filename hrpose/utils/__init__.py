@@ -1,0 +1,4 @@
+"""Set-up and error helpers."""
+from .setup_env import register_all_modules
+
+__all__ = ['register_all_modules']

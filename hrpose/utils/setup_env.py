@@ -1,11 +1,39 @@
-"""Environment set-up shared by tools/train.py and tools/test.py."""
-import argparse
+"""Explicit set-up: what the tools and the API call before they build anything."""
 import os
 from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Register hrpose's modules and prepare mmengine to load its checkpoints.
+
+    Importing ``hrpose`` changes nothing outside it; this call does, as mmdet's
+    ``register_all_modules`` does for mmdet. It registers the codecs, datasets, transforms,
+    models, metrics, hooks and visualisers; allow-lists the data types of mmengine's own
+    checkpoints for ``torch.load(weights_only=True)`` (``--resume`` and ``load_from`` need
+    them with torch >= 2.6); and routes mmengine's loading of local checkpoint files through
+    hrpose's loader (clear errors for truncated or unsafe files). Idempotent.
+
+    Args:
+        init_default_scope: also make ``hrpose`` the default registry scope, so that a
+            config's type names resolve in hrpose, then mmdet, then mmengine.
+    """
+    import hrpose.codecs  # noqa: F401
+    import hrpose.datasets  # noqa: F401
+    import hrpose.engine  # noqa: F401
+    import hrpose.evaluation  # noqa: F401
+    import hrpose.models  # noqa: F401
+    import hrpose.visualization  # noqa: F401
+    from hrpose.engine.checkpoint import (register_checkpoint_safe_globals,
+                                          register_local_checkpoint_loader)
+    register_checkpoint_safe_globals()
+    register_local_checkpoint_loader()
+    if init_default_scope:
+        from mmengine.registry import init_default_scope as set_default_scope
+        set_default_scope('hrpose')
 
 
 def check_mmcv_ops(cuda_available: Optional[bool] = None,
@@ -66,54 +94,3 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
                 f'--launcher pytorch needs the environment variables {missing}; start the '
                 'job with tools/dist_train.sh (torchrun) rather than python directly.')
         torch_dist.init_process_group(backend='gloo')
-
-
-def apply_common_args(cfg: Config, args) -> None:
-    """Apply ``--work-dir`` and ``--cfg-options`` the way mmdet's tools do.
-
-    The work dir is, in order: ``--work-dir``, ``work_dir`` in the config, or
-    ``./work_dirs/<config name>``. Checks first that mmcv's ops can run on the GPU torch
-    sees (:func:`check_mmcv_ops`), before anything is built.
-    """
-    check_mmcv_ops()
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        config_name = os.path.splitext(os.path.basename(args.config))[0]
-        cfg.work_dir = os.path.join('./work_dirs', config_name)
-    cfg.launcher = args.launcher
-    prepare_distributed(cfg, args.launcher)
-    if getattr(args, 'unsafe_load', False):
-        from hrpose.engine import allow_unsafe_checkpoint_loading
-        allow_unsafe_checkpoint_loading()
-
-
-def add_common_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
-    """``--cfg-options``, ``--launcher``, ``--unsafe-load`` and ``--local_rank``, shared by
-    train and test."""
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help=f'override config settings, e.g. {cfg_options_example}')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='load checkpoints that hold types outside the allow-list (weights_only=False); '
-        'only for files from a source you trust, since unpickling can run arbitrary code')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def parse_common_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse, and make LOCAL_RANK visible to mmengine whichever launcher set it."""
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args

@@ -11,13 +11,13 @@ image_scale = (400, 267)
 model = dict(train_cfg=dict(rcnn=dict(max_keypoint_rois_per_img=8)))
 data_root = 'set-by-the-test/'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='LoadKeypointAnnotations'),
     dict(type='KeypointResize', scale=image_scale, keep_ratio=True),
     dict(type='PackKeypointDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='KeypointResize', scale=image_scale, keep_ratio=True),
     dict(type='LoadKeypointAnnotations'),
     dict(

@@ -11,7 +11,7 @@ import torch
 from mmengine.logging import MMLogger
 
 from hrpose.datasets import AnnotationWarning, CocoKeypointDataset
-from hrpose.datasets.transforms import BadImageError, LoadImageFromFile
+from hrpose.datasets.transforms import BadImageError, LoadCheckedImage
 from hrpose.datasets.transforms.loading import find_truncation
 from hrpose.registry import TRANSFORMS
 from tests.helpers import COCO_METAINFO
@@ -40,7 +40,7 @@ def write_dataset(tmp_path, shared_data, edit_image=None, edit_annotation=None,
         (tmp_path / IMAGE).write_bytes(image_bytes)
     return CocoKeypointDataset(
         data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img=''),
-        metainfo=COCO_METAINFO, pipeline=pipeline or [dict(type='LoadImageFromFile')],
+        metainfo=COCO_METAINFO, pipeline=pipeline or [dict(type='LoadCheckedImage')],
         **kwargs)
 
 
@@ -50,7 +50,7 @@ def jpeg_bytes(shared_data):
 
 
 def test_config_name_builds_the_checking_loader():
-    assert TRANSFORMS.get('LoadImageFromFile') is LoadImageFromFile
+    assert TRANSFORMS.get('LoadCheckedImage') is LoadCheckedImage
 
 
 def test_whole_image_loads_at_its_annotated_size(tmp_path, shared_data):
@@ -89,7 +89,7 @@ def test_truncation_is_found_in_jpeg_and_png_but_not_in_whole_files(shared_data)
 
 
 def test_bad_image_can_be_skipped_with_a_logged_warning(tmp_path, shared_data):
-    loader = LoadImageFromFile(on_bad_image='skip')
+    loader = LoadCheckedImage(on_bad_image='skip')
     (tmp_path / 'empty.jpg').write_bytes(b'')
     records = []
     handler = logging.Handler(level=logging.WARNING)
@@ -105,12 +105,12 @@ def test_bad_image_can_be_skipped_with_a_logged_warning(tmp_path, shared_data):
     assert 'empty.jpg' in messages[0] and 'image id 7' in messages[0]
     assert 'skipped' in messages[0]
     with pytest.raises(ValueError, match='on_bad_image'):
-        LoadImageFromFile(on_bad_image='ignore')
+        LoadCheckedImage(on_bad_image='ignore')
 
 
 def test_training_dataset_draws_another_image_for_a_skipped_one(tmp_path, shared_data):
     dataset = write_dataset(tmp_path, shared_data,
-                            pipeline=[dict(type='LoadImageFromFile', on_bad_image='skip')])
+                            pipeline=[dict(type='LoadCheckedImage', on_bad_image='skip')])
     # Two entries: the broken image, and the same annotations on a whole copy.
     (tmp_path / 'broken.jpg').write_bytes(b'')
     good, broken = dataset.get_data_info(0), dict(dataset.get_data_info(0))

@@ -10,8 +10,12 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import hrpose  # noqa: F401  (registers the allow-list)
 from hrpose.engine import checkpoint_safe_globals
+from hrpose.utils import register_all_modules
+
+# Allow-lists mmengine's checkpoint types and routes local checkpoints through hrpose's
+# loader, as the tools do.
+register_all_modules(init_default_scope=False)
 
 
 class ToyModel(BaseModel):
@@ -73,14 +77,30 @@ def test_runner_checkpoint_loads_with_weights_only(runner_checkpoint):
     assert len(history.data[0]) == 3  # one loss value per iteration
 
 
-def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
-    # A fresh interpreter that never imported hrpose refuses the same file: the allow-list
-    # is what makes it load, not a weakened torch.load.
-    code = (f'import torch; torch.load({runner_checkpoint!r}, map_location="cpu", '
-            f'weights_only=True)')
+def test_runner_checkpoint_needs_the_allow_list_which_only_the_set_up_call_adds(
+        runner_checkpoint):
+    # A fresh interpreter refuses the same file, also after `import hrpose` (which changes
+    # nothing outside hrpose); register_all_modules() makes it load: the allow-list is what
+    # does it, not a weakened torch.load.
+    code = f"""
+import torch
+import hrpose
+try:
+    torch.load({runner_checkpoint!r}, map_location='cpu', weights_only=True)
+    print('loaded after import')
+except Exception as error:
+    print('refused after import:', type(error).__name__, error)
+from hrpose.utils import register_all_modules
+register_all_modules()
+torch.load({runner_checkpoint!r}, map_location='cpu', weights_only=True)
+print('loaded after register_all_modules')
+"""
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert 'HistoryBuffer' in proc.stderr or 'numpy' in proc.stderr
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    refused = proc.stdout.splitlines()[0]
+    assert refused.startswith('refused after import')
+    assert 'HistoryBuffer' in refused or 'numpy' in refused
+    assert proc.stdout.splitlines()[-1] == 'loaded after register_all_modules'
 
 
 def test_types_outside_the_allow_list_are_still_refused(tmp_path):

@@ -13,7 +13,6 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import hrpose  # noqa: F401  (registers the loader and the allow-list)
 from hrpose.engine import (AtomicLocalBackend, UnsafeCheckpointError,
                            allow_unsafe_checkpoint_loading, atomic_write,
                            find_resumable_checkpoint)
@@ -50,9 +49,14 @@ def test_process_killed_while_writing_leaves_the_old_checkpoint_latest(tmp_path)
 import os, sys, time
 sys.path.insert(0, {REPO_ROOT!r})
 from hrpose.engine import AtomicLocalBackend
+from hrpose.utils import register_all_modules
 backend = AtomicLocalBackend()
 work_dir = {str(work_dir)!r}
 import torch, io
+
+# Allow-lists mmengine's checkpoint types and routes local checkpoints through hrpose's
+# loader, as the tools do.
+register_all_modules(init_default_scope=False)
 buffer = io.BytesIO(); torch.save({{'step': 2}}, buffer)
 backend.put(buffer.getvalue(), os.path.join(work_dir, 'iter_2.pth'))
 backend.put_text(os.path.join(work_dir, 'iter_2.pth'), os.path.join(work_dir, 'last_checkpoint'))

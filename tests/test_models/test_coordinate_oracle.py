@@ -138,7 +138,7 @@ def sample_dataset(shared_data, sample, ann_file, scale):
              ann_file=ann_file, data_prefix=dict(img=''), metainfo=dict(metainfo),
              test_mode=True,
              pipeline=[
-                 dict(type='LoadImageFromFile'),
+                 dict(type='LoadCheckedImage'),
                  dict(type='KeypointResize', scale=scale, keep_ratio=True),
                  dict(type='LoadKeypointAnnotations'),
                  dict(type='PackKeypointDetInputs',

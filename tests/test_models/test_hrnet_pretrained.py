@@ -5,7 +5,9 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from hrpose.models import HRNet, pretrained_weights_location
+from mmdet.models.backbones import HRNet as MMDetHRNet
+
+from hrpose.models import HRNetWithWeightCheck, pretrained_weights_location
 from hrpose.registry import MODELS
 
 TINY_EXTRA = dict(
@@ -19,10 +21,11 @@ TINY_EXTRA = dict(
                 num_channels=(4, 8, 16, 32)))
 
 
-def test_hrnet_resolves_to_hrpose_wrapper_in_hrpose_scope():
+def test_hrnet_wrapper_has_a_name_of_its_own_and_mmdet_hrnet_stays_mmdet_s():
     init_default_scope('hrpose')
-    assert MODELS.get('HRNet') is HRNet
-    assert MODELS.get('mmdet.HRNet') is not HRNet  # mmdet's own entry is untouched
+    assert MODELS.get('HRNetWithWeightCheck') is HRNetWithWeightCheck
+    assert MODELS.get('HRNet') is MMDetHRNet  # no silent replacement in hrpose's scope
+    assert MODELS.get('mmdet.HRNet') is MMDetHRNet
 
 
 def test_openmmlab_name_maps_to_url_and_hub_path():
@@ -33,7 +36,8 @@ def test_openmmlab_name_maps_to_url_and_hub_path():
 
 def test_unloadable_checkpoint_says_where_to_put_the_file(tmp_path):
     missing = str(tmp_path / 'hrnetv2_w32.pth')
-    backbone = HRNet(extra=TINY_EXTRA, init_cfg=dict(type='Pretrained', checkpoint=missing))
+    backbone = HRNetWithWeightCheck(extra=TINY_EXTRA,
+                                    init_cfg=dict(type='Pretrained', checkpoint=missing))
     with pytest.raises(RuntimeError) as err:
         backbone.init_weights()
     message = str(err.value)
@@ -41,7 +45,7 @@ def test_unloadable_checkpoint_says_where_to_put_the_file(tmp_path):
 
 
 def test_random_init_needs_no_file():
-    backbone = HRNet(extra=TINY_EXTRA)
+    backbone = HRNetWithWeightCheck(extra=TINY_EXTRA)
     backbone.init_weights()
     outs = backbone(torch.zeros(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [4, 8, 16, 32]

@@ -10,10 +10,14 @@ import mmcv
 import pytest
 import torch
 
-import hrpose  # noqa: F401  (allow-lists mmengine's checkpoint types)
 from hrpose.codecs import MSRAHeatmap
+from hrpose.utils import register_all_modules
 from tests.helpers import (TINY_POSE_CONFIG, free_port, printed_metrics, pycocotools_metrics,
                            run_tool, synthetic_cfg_options)
+
+# Allow-lists mmengine's checkpoint types and routes local checkpoints through hrpose's
+# loader, as the tools do.
+register_all_modules(init_default_scope=False)
 
 
 def logged_iterations(work_dir: str) -> list:

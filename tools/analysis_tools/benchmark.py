@@ -14,9 +14,9 @@ import torch
 from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
 
-import hrpose  # noqa: F401
 from hrpose.apis import init_model
 from hrpose.registry import DATASETS
+from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
 
 
@@ -33,6 +33,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     with explain_unknown_types():
         model = init_model(args.config, args.checkpoint, device=args.device,
                            cfg_options=args.cfg_options)

@@ -16,8 +16,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
-import hrpose  # noqa: F401
 from hrpose.registry import DATASETS, VISUALIZERS
+from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
 
 
@@ -35,6 +35,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -13,8 +13,8 @@ import torch.nn as nn
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import DictAction
 
-import hrpose  # noqa: F401
 from hrpose.apis import init_model
+from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
 
 
@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()
     with explain_unknown_types():
         model = init_model(args.config, None, cfg_options=args.cfg_options)
     height, width = args.shape

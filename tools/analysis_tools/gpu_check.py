@@ -35,8 +35,8 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
+from hrpose.utils import register_all_modules  # noqa: E402
 
-import hrpose  # noqa: E402,F401  (registers the modules, allow-lists checkpoint types)
 
 W32_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py')
 TINY_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
@@ -359,6 +359,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    register_all_modules()
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         print('--device cuda: torch sees no GPU here (run with --device cpu)', file=sys.stderr)

@@ -13,9 +13,9 @@ import os.path as osp
 
 import torch
 
-import hrpose  # noqa: F401  (registers the safe checkpoint loader)
 from hrpose.engine import atomic_write
 from hrpose.engine.checkpoint import load_local_checkpoint
+from hrpose.utils import register_all_modules
 
 TRAINING_ONLY_KEYS = ('optimizer', 'param_schedulers', 'message_hub', 'random_state')
 
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='release file name (the hash is appended)')
     args = parser.parse_args()
+    register_all_modules()
     final = publish(args.in_file, args.out_file)
     print(f'{args.in_file} ({osp.getsize(args.in_file) / 1e6:.1f} MB) -> {final} '
           f'({osp.getsize(final) / 1e6:.1f} MB)')

@@ -5,7 +5,7 @@ metainfo = dict(from_file='configs/_base_/datasets/metainfo/coco_person.py')
 backend_args = None
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImage', backend_args=backend_args),
     dict(type='LoadKeypointAnnotations'),
     dict(
         type='RandomChoiceResize',
@@ -16,7 +16,7 @@ train_pipeline = [
     dict(type='PackKeypointDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCheckedImage', backend_args=backend_args),
     dict(type='KeypointResize', scale=(1333, 800), keep_ratio=True),
     dict(type='LoadKeypointAnnotations'),
     dict(

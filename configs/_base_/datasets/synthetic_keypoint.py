@@ -4,14 +4,14 @@ data_root = 'data/synthetic/'
 image_scale = (320, 256)  # (w, h): the generated images' own size
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='LoadKeypointAnnotations'),
     dict(type='KeypointResize', scale=image_scale, keep_ratio=True),
     dict(type='KeypointRandomFlip', prob=0.5),
     dict(type='PackKeypointDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='KeypointResize', scale=image_scale, keep_ratio=True),
     dict(type='LoadKeypointAnnotations'),
     dict(

@@ -34,11 +34,11 @@ def find_truncation(data: bytes) -> Optional[str]:
 
 
 @TRANSFORMS.register_module()
-class LoadImageFromFile(MMCVLoadImageFromFile):
+class LoadCheckedImage(MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with checks that name the image and the problem.
 
-    Within hrpose's configs (``default_scope='hrpose'``) this class is what
-    ``type='LoadImageFromFile'`` builds. A missing, empty (0 bytes), truncated or undecodable
+    hrpose's configs name it (``type='LoadCheckedImage'``); ``type='LoadImageFromFile'``
+    remains mmcv's own. A missing, empty (0 bytes), truncated or undecodable
     file either raises an error naming the file and its image id (``on_bad_image='error'``,
     the default) or is skipped with a logged warning (``on_bad_image='skip'``: the transform
     returns None and mmengine's dataset draws another image; only for training, since test
@@ -54,7 +54,7 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
     def __init__(self, *args, on_bad_image: str = 'error', **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if on_bad_image not in ('error', 'skip'):
-            raise ValueError(f"LoadImageFromFile: on_bad_image must be 'error' or 'skip', "
+            raise ValueError(f"LoadCheckedImage: on_bad_image must be 'error' or 'skip', "
                              f'got {on_bad_image!r}')
         self.on_bad_image = on_bad_image
 
@@ -90,7 +90,7 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
                           level=30)
                 return None
             raise error_type(f'{message}. Fix or remove the image, or set '
-                             "on_bad_image='skip' in LoadImageFromFile to train without it")
+                             "on_bad_image='skip' in LoadCheckedImage to train without it")
 
         expected = (results.get('height'), results.get('width'))
         if None not in expected and tuple(img.shape[:2]) != tuple(expected):

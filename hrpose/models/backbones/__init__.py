@@ -1,3 +1,3 @@
-from .hrnet import HRNet, pretrained_weights_location
+from .hrnet import HRNetWithWeightCheck, pretrained_weights_location
 
-__all__ = ['HRNet', 'pretrained_weights_location']
+__all__ = ['HRNetWithWeightCheck', 'pretrained_weights_location']

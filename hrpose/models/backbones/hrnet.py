@@ -24,11 +24,11 @@ def pretrained_weights_location(checkpoint: str) -> tuple:
 
 
 @MODELS.register_module()
-class HRNet(MMDetHRNet):
+class HRNetWithWeightCheck(MMDetHRNet):
     """mmdet's ``HRNet`` (same arguments); a failed weight download names the file to fetch.
 
-    Registered in hrpose's registry only: within the ``hrpose`` scope ``type='HRNet'``
-    resolves here, mmdet's own registry is untouched.
+    A name of its own (hrpose's configs say ``type='HRNetWithWeightCheck'``): ``type='HRNet'``
+    remains mmdet's class.
     """
 
     def init_weights(self) -> None:
