@@ -37,7 +37,7 @@ def random_checkpoint(tmp_path_factory) -> str:
 
 def demo_args(input_path, checkpoint, out_dir, *extra):
     # Random weights give low keypoint scores: draw every keypoint of every person.
-    return [sys.executable, 'tools/demo.py', input_path, TINY_POSE_CONFIG, checkpoint,
+    return [sys.executable, 'demo/demo.py', input_path, TINY_POSE_CONFIG, checkpoint,
             '--out-dir', out_dir, '--score-thr', '0', '--kpt-thr=-1e9', *extra]
 
 
@@ -274,7 +274,8 @@ def test_analyze_logs_plots_loss_and_ap_curves_of_a_real_run(tmp_path, trained_r
 @pytest.mark.slow
 def test_publish_model_keeps_weights_only_and_the_release_loads(tmp_path, trained_run):
     in_file = osp.join(trained_run, 'iter_4.pth')
-    printed = run_script('tools/misc/publish_model.py', in_file, str(tmp_path / 'tiny.pth'))
+    printed = run_script('tools/model_converters/publish_model.py', in_file,
+                         str(tmp_path / 'tiny.pth'))
     published = glob.glob(str(tmp_path / 'tiny-*.pth'))
     assert len(published) == 1, printed
     with open(published[0], 'rb') as f:

@@ -1,6 +1,6 @@
 """Draw every person's skeleton on images, a folder of images, or a video; write JSON too.
 
-    python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir outputs] [--device cpu]
+    python demo/demo.py INPUT CONFIG CHECKPOINT [--out-dir outputs] [--device cpu]
         [--score-thr 0.3] [--kpt-thr 0.3] [--batch-size 1] [--cfg-options key=value ...]
 
 INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv). Outputs:

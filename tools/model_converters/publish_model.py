@@ -1,7 +1,7 @@
 """Turn a training checkpoint into a release file: weights and metadata only, named with
 the first 8 hex digits of its SHA-256 (as OpenMMLab model zoos do).
 
-    python tools/misc/publish_model.py work_dirs/run/iter_90000.pth hrpose_w32_coco.pth
+    python tools/model_converters/publish_model.py work_dirs/run/iter_90000.pth hrpose_w32_coco.pth
     -> hrpose_w32_coco-<sha256[:8]>.pth
 
 Optimizer state, parameter schedulers and the message hub (training-only) are dropped.
