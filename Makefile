@@ -30,7 +30,7 @@ test-quick: install
 	$(PY) -m pytest tests -m "not slow and not full" -q $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m flake8 hrpose tools tests configs bench
+	$(PY) -m flake8 hrpose tools tests configs bench demo setup.py
 
 clean:
 	rm -rf work_dirs build *.egg-info
