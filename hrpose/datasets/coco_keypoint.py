@@ -2,10 +2,12 @@
 import json
 import os.path as osp
 import warnings
-from typing import List, Optional, Union
+from collections import Counter
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmdet.datasets import CocoDataset
+from mmdet.datasets.api_wrappers import COCO
 from mmengine.config import Config
 
 from hrpose.registry import DATASETS
@@ -63,6 +65,46 @@ def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
     return metainfo
 
 
+def _first(values, count: int = 3) -> str:
+    return ', '.join(repr(v) for v in list(values)[:count])
+
+
+def check_coco_structure(dataset: dict, ann_file: str, classes: Sequence[str]) -> None:
+    """Refuse a COCO json that would load but corrupt the numbers silently.
+
+    Image ids must be integers and unique (pycocotools keeps the last image of a repeated
+    id and gives it the persons of both), annotation ids unique, and some annotation must
+    be of a category the metainfo names (otherwise every person is skipped and the metrics
+    come out -1).
+
+    Raises:
+        ValueError: naming the file and the offending ids or categories.
+    """
+    images = dataset.get('images', [])
+    bad_ids = [im.get('id') for im in images
+               if not isinstance(im.get('id'), int) or isinstance(im.get('id'), bool)]
+    if bad_ids:
+        raise ValueError(f'{ann_file}: image ids must be integers, as in COCO; got '
+                         f'{len(bad_ids)} other(s): {_first(bad_ids)}')
+    repeated = [i for i, n in Counter(im['id'] for im in images).items() if n > 1]
+    if repeated:
+        raise ValueError(f'{ann_file}: {len(repeated)} image id(s) appear more than once in '
+                         f'"images" (e.g. {_first(repeated)}); each image needs its own id')
+    annotations = dataset.get('annotations', [])
+    repeated = [i for i, n in Counter(a.get('id') for a in annotations).items() if n > 1]
+    if repeated:
+        raise ValueError(f'{ann_file}: {len(repeated)} annotation id(s) appear more than once '
+                         f'(e.g. {_first(repeated)}); each annotation needs its own id')
+    wanted = {c['id'] for c in dataset.get('categories', []) if c.get('name') in classes}
+    found = sum(1 for a in annotations if a.get('category_id') in wanted)
+    if not found:
+        names = [c.get('name') for c in dataset.get('categories', [])]
+        raise ValueError(
+            f'{ann_file}: no person annotations found: the dataset reads categories named '
+            f'{list(classes)}; the file has {len(annotations)} annotation(s) and the '
+            f'categories {names}')
+
+
 @DATASETS.register_module()
 class CocoKeypointDataset(CocoDataset):
     """Persons with boxes and keypoints from a COCO person-keypoint json.
@@ -91,6 +133,13 @@ class CocoKeypointDataset(CocoDataset):
         metainfo = dict(metainfo or {})
         names = {k: metainfo.pop(k) for k in list(metainfo) if isinstance(metainfo[k], str)}
         return {**super()._load_metainfo(metainfo), **names}
+
+    def COCOAPI(self, local_path: str) -> COCO:  # mmdet's hook for loading the json
+        """pycocotools' index of the json, checked by :func:`check_coco_structure` before any
+        annotation is parsed."""
+        coco = COCO(local_path)
+        check_coco_structure(coco.dataset, self.ann_file, self.metainfo['classes'])
+        return coco
 
     def load_data_list(self) -> List[dict]:
         """Load the json; a malformed file is reported with its name and position.
@@ -144,6 +193,11 @@ class CocoKeypointDataset(CocoDataset):
                 continue
             where = (f'{self.ann_file}: annotation id {ann.get("id")} of image id '
                      f'{img_info["img_id"]} ({img_info["file_name"]})')
+            if 'bbox' not in ann:
+                raise ValueError(f'{where}: no `bbox`; every person annotation needs one, '
+                                 '[x, y, width, height] in pixels (COCO format)')
+            if not np.all(np.isfinite(np.asarray(ann['bbox'], dtype=np.float64))):
+                raise ValueError(f'{where}: `bbox` {ann["bbox"]} holds a non-finite number')
             x, y, w, h = ann['bbox']
             if w < 1 or h < 1 or ann.get('area', w * h) <= 0:
                 # No person to learn from (mmdet leaves such boxes out too).
@@ -158,6 +212,10 @@ class CocoKeypointDataset(CocoDataset):
                     f'{3 * num_keypoints} (K={num_keypoints} from the dataset metainfo '
                     f'{self.metainfo.get("dataset_name", "")!r})')
             keypoints = np.asarray(raw_keypoints, dtype=np.float32).reshape(num_keypoints, 3)
+            if not np.all(np.isfinite(keypoints)):
+                bad = int(np.flatnonzero(~np.isfinite(keypoints).all(axis=1))[0])
+                raise ValueError(f'{where}: `keypoints` holds a non-finite number (keypoint '
+                                 f'{bad}: {raw_keypoints[3 * bad:3 * bad + 3]})')
             visible = (keypoints[:, 2] > 0).astype(np.float32)
             if 'num_keypoints' in ann and int(ann['num_keypoints']) != int(visible.sum()):
                 corrections['num_keypoints'].append(

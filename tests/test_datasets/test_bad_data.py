@@ -180,3 +180,79 @@ def test_keypoints_outside_the_image_and_box_are_kept_and_weighted_out_of_the_he
     assert torch.isfinite(targets).all()
     assert weights[0, :2].tolist() == [0.0, 0.0]      # outside the RoI: no target
     assert weights[0, 2:].sum() == 15                 # the others still count
+
+
+# ---------------------------------------------------------------- ground truth that would
+# corrupt the metrics without a word
+
+def write_json(tmp_path, shared_data, edit):
+    """The whole COCO sample's json, edited by ``edit(coco)``, beside a copy of its images."""
+    with open(osp.join(shared_data, 'coco', 'test_coco.json')) as f:
+        coco = json.load(f)
+    edit(coco)
+    (tmp_path / 'ann.json').write_text(json.dumps(coco))
+    return CocoKeypointDataset(
+        data_root=osp.join(shared_data, 'coco'), ann_file=str(tmp_path / 'ann.json'),
+        data_prefix=dict(img=''), metainfo=COCO_METAINFO, pipeline=[])
+
+
+@pytest.mark.parametrize('field, index', [('keypoints', 9 * 3), ('keypoints', 9 * 3 + 1),
+                                          ('bbox', 2)])
+def test_non_finite_ground_truth_names_the_annotation(tmp_path, shared_data, field, index):
+    def edit(ann):
+        ann[field][index] = float('nan')
+
+    with pytest.raises(ValueError, match=rf'annotation id 442619 of image id 785 .*`{field}`.* '
+                       'holds a non-finite number'):
+        write_dataset(tmp_path, shared_data, edit_annotation=edit)
+
+
+def test_person_without_bbox_names_the_annotation_and_the_format(tmp_path, shared_data):
+    def edit(ann):
+        del ann['bbox']
+
+    with pytest.raises(ValueError, match=r'annotation id 442619 .*no `bbox`.*\[x, y, width, '
+                       r'height\]'):
+        write_dataset(tmp_path, shared_data, edit_annotation=edit)
+
+
+def test_repeated_image_ids_are_named(tmp_path, shared_data):
+    def edit(coco):
+        coco['images'][1]['id'] = coco['images'][0]['id']
+
+    with pytest.raises(ValueError, match=r'ann\.json: 1 image id\(s\) appear more than once'):
+        write_json(tmp_path, shared_data, edit)
+
+
+def test_repeated_annotation_ids_are_named(tmp_path, shared_data):
+    def edit(coco):
+        coco['annotations'][1]['id'] = coco['annotations'][0]['id']
+
+    with pytest.raises(ValueError, match=r'1 annotation id\(s\) appear more than once '
+                       r'\(e\.g\. \d+\)'):
+        write_json(tmp_path, shared_data, edit)
+
+
+def test_string_image_ids_are_refused(tmp_path, shared_data):
+    def edit(coco):
+        image_id = coco['images'][0]['id']
+        coco['images'][0]['id'] = str(image_id)
+        for ann in coco['annotations']:
+            if ann['image_id'] == image_id:
+                ann['image_id'] = str(image_id)
+
+    with pytest.raises(ValueError, match=r'image ids must be integers.*got 1 other'):
+        write_json(tmp_path, shared_data, edit)
+
+
+@pytest.mark.parametrize('case', ['no annotations', 'other category'])
+def test_no_person_annotations_says_which_categories_the_file_has(tmp_path, shared_data, case):
+    def edit(coco):
+        if case == 'no annotations':
+            coco['annotations'] = []
+        else:
+            coco['categories'][0]['name'] = 'human'
+
+    with pytest.raises(ValueError, match=r"no person annotations found.*\['person'\].*the "
+                       r"categories \['(person|human)'\]"):
+        write_json(tmp_path, shared_data, edit)
