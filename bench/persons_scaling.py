@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -25,6 +25,7 @@ from torch import Tensor
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.registry import MODELS  # noqa: E402
 from hrpose.utils import register_all_modules  # noqa: E402
+from hrpose.utils.config_files import load_config  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
 
@@ -77,7 +78,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     init_default_scope('hrpose')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     cfg.merge_from_dict(args.cfg_options)
     cfg.model.backbone.init_cfg = None  # random weights: the cost does not depend on them
     model = MODELS.build(cfg.model).eval()

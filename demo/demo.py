@@ -18,10 +18,18 @@ from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
 from hrpose.apis import KeypointInferencer, inference_keypoints
+from hrpose.apis.inferencer import refuse_overwriting_inputs
 from hrpose.utils import register_all_modules
 from hrpose.utils.registry_errors import explain_unknown_types
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+    return value
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,7 +43,11 @@ def parse_args() -> argparse.Namespace:
                         help='persons below this score are neither drawn nor written')
     parser.add_argument('--kpt-thr', type=float, default=0.3,
                         help='keypoints below this score are not drawn')
-    parser.add_argument('--batch-size', type=int, default=1, help='images/frames per pass')
+    parser.add_argument('--batch-size', type=positive_int, default=1,
+                        help='images/frames per pass')
+    parser.add_argument('--skip-bad-images', action='store_true',
+                        help='in a folder, go on past images that cannot be read and list them '
+                        'at the end (default: stop at the first, naming it)')
     parser.add_argument('--unsafe-load', action='store_true',
                         help='load a checkpoint with types outside the allow-list')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -54,6 +66,7 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str,
     name = osp.splitext(osp.basename(path))[0]
     os.makedirs(out_dir, exist_ok=True)
     video_out = osp.join(out_dir, f'{name}.mp4')
+    refuse_overwriting_inputs([path], [video_out, osp.join(out_dir, f'{name}.json')])
     writer, records = None, []
     bar = ProgressBar(num_frames) if num_frames > 0 else None
 
@@ -109,9 +122,14 @@ def main() -> None:
     if args.input.lower().endswith(VIDEO_EXTENSIONS):
         run_video(inferencer, args.input, args.out_dir, args.batch_size)
     else:
-        result = inferencer(args.input, out_dir=args.out_dir, draw=False)
+        result = inferencer(args.input, out_dir=args.out_dir, draw=False,
+                            skip_bad_images=args.skip_bad_images)
         print(f'\n{len(result["json"])} image(s) drawn into {osp.join(args.out_dir, "vis")}, '
               f'JSON in {osp.join(args.out_dir, "predictions")}')
+        if result['skipped']:
+            print(f'{len(result["skipped"])} image(s) skipped:')
+            for path, reason in result['skipped']:
+                print(f'  {reason}')
 
 
 if __name__ == '__main__':

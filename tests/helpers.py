@@ -103,8 +103,9 @@ def run_tool(args: Sequence[str], env: Dict[str, str] = None, timeout: float = 9
 
 def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
     """Run ``python script args`` in this process (from the repository root) and return
-    what it printed, an uncaught error's last line included; fail the test if it exits
-    with another status than ``expect_exit`` (an uncaught error counts as 1).
+    what it printed to stdout and stderr, an uncaught error's last line included; fail the
+    test if it exits with another status than ``expect_exit`` (an uncaught error counts as
+    1).
 
     For the light tools: a fresh process would spend seconds importing torch and mmdet."""
     saved_argv, saved_cwd, saved_path = sys.argv, os.getcwd(), list(sys.path)
@@ -114,7 +115,7 @@ def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
     sys.path.insert(0, osp.dirname(osp.join(REPO_ROOT, script)))  # as `python script` does
     os.chdir(REPO_ROOT)
     try:
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             runpy.run_path(osp.join(REPO_ROOT, script), run_name='__main__')
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

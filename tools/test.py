@@ -9,12 +9,12 @@ training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOIN
 import argparse
 import os.path as osp
 
-from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from hrpose.engine import find_resumable_checkpoint
 from hrpose.utils import register_all_modules
+from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
 
 from common_args import add_common_args, apply_common_args, parse_common_args  # tools/
@@ -53,7 +53,7 @@ def resolve_checkpoint(path: str) -> str:
 def main() -> None:
     args = parse_args()
     register_all_modules()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     apply_common_args(cfg, args)
     cfg.load_from = resolve_checkpoint(args.checkpoint)
 

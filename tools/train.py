@@ -10,12 +10,12 @@ tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args].
 import argparse
 import os.path as osp
 
-from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from hrpose.engine import find_resumable_checkpoint
+from hrpose.engine import find_resumable_checkpoint, remove_stale_temporaries
 from hrpose.utils import register_all_modules
+from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
 
 from common_args import add_common_args, apply_common_args, parse_common_args  # tools/
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     register_all_modules()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     apply_common_args(cfg, args)
 
     if args.amp:
@@ -78,6 +78,10 @@ def main() -> None:
         cfg.load_from = args.resume
 
     with explain_unknown_types():
+        stale = remove_stale_temporaries(cfg.work_dir) if osp.isdir(cfg.work_dir) else []
+        if stale:
+            print(f'removed {len(stale)} temporary file(s) an interrupted save left in '
+                  f'{cfg.work_dir}')
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
 

@@ -9,6 +9,8 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Random states travel in the checkpoints, so a resumed run continues the same sequence.
     random_state=dict(type='RandomStateHook'),
+    # A checkpoint whose weights do not fit the model is an error (load_from_reinit below).
+    weight_shape_check=dict(type='WeightShapeCheckHook'),
     visualization=dict(type='DetVisualizationHook'))
 
 env_cfg = dict(
@@ -26,4 +28,8 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'
 load_from = None
+# Regular expressions over parameter names that may be re-initialised when the weights of
+# load_from do not fit (fine-tuning on another number of keypoints), e.g.
+# [r'roi_head\.keypoint_head\.final_conv']; anything else that does not fit stops training.
+load_from_reinit = []
 resume = False

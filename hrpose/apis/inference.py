@@ -5,6 +5,7 @@ pixel is x = 0 (hrpose's internal coordinates, where pixel i spans [i, i+1), are
 -0.5 on the way out).
 """
 import copy
+import os
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -13,18 +14,64 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
-from hrpose.engine import unsafe_checkpoint_loading
+from hrpose.engine import check_weight_shapes, unsafe_checkpoint_loading
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
-from hrpose.utils.config_files import find_config
+from hrpose.utils.config_files import load_config
 from hrpose.utils.setup_env import register_all_modules
 
-ImageInput = Union[str, np.ndarray]
 # Transforms that read annotations: inference has none.
 _ANNOTATION_TRANSFORMS = ('LoadKeypointAnnotations', 'LoadAnnotations', 'mmdet.LoadAnnotations')
+# A path (str or os.PathLike), an (H, W) / (H, W, 3) BGR uint8 array, or a PIL image.
+ImageInput = Union[str, os.PathLike, np.ndarray]
+ACCEPTED_INPUTS = ('an image path (str or pathlib.Path), a PIL image, or a uint8 numpy array '
+                   '(H, W) grey or (H, W, 3) BGR as cv2.imread gives it')
+
+
+def _is_pil_image(image) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow comes with torchvision; without it no PIL input exists
+        return False
+    return isinstance(image, Image.Image)
+
+
+def is_single_image(images) -> bool:
+    return isinstance(images, (str, os.PathLike, np.ndarray)) or _is_pil_image(images)
+
+
+def as_model_input(image, index: int) -> Union[str, np.ndarray]:
+    """A path as ``str``, or an (H, W, 3) BGR uint8 array, from what a user passes.
+
+    Raises:
+        TypeError or ValueError: saying what is accepted (``index`` names the input).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if _is_pil_image(image):
+        return np.ascontiguousarray(np.asarray(image.convert('RGB'))[..., ::-1])
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f'image {index} is a {type(image).__name__}; hrpose takes '
+                        f'{ACCEPTED_INPUTS}')
+    if image.dtype != np.uint8:
+        value_range = (f' with values in [{image.min():g}, {image.max():g}]'
+                       if image.size and np.issubdtype(image.dtype, np.number) else '')
+        raise ValueError(f'image {index} is a {image.dtype} array{value_range}; hrpose takes '
+                         f'{ACCEPTED_INPUTS} (values 0-255: convert with e.g. '
+                         '(image * 255).round().astype(np.uint8) for floats in [0, 1])')
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f'image {index} has shape {image.shape}; hrpose takes '
+                         f'{ACCEPTED_INPUTS} (drop an alpha channel with image[..., :3])')
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f'image {index} is empty (shape {image.shape})')
+    return image
 
 
 def resolve_config(config: Union[str, Config]) -> Config:
@@ -32,7 +79,7 @@ def resolve_config(config: Union[str, Config]) -> Config:
     ``'hrpose_hrnet-w32_hrfpn_1x_coco'`` (see :func:`hrpose.utils.config_files.find_config`)."""
     if isinstance(config, Config):
         return copy.deepcopy(config)
-    return Config.fromfile(find_config(config))
+    return load_config(config)
 
 
 def init_model(config: Union[str, Config],
@@ -66,7 +113,10 @@ def init_model(config: Union[str, Config],
     dataset_meta = None
     if checkpoint is not None:
         with unsafe_checkpoint_loading(unsafe_load):
-            loaded = load_checkpoint(model, checkpoint, map_location='cpu')
+            loaded = _load_checkpoint(checkpoint, map_location='cpu')
+        state_dict = loaded.get('state_dict', loaded)
+        check_weight_shapes(model, state_dict, checkpoint)
+        _load_checkpoint_to_model(model, loaded)
         dataset_meta = loaded.get('meta', {}).get('dataset_meta')
     dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
     if dataset_cfg.get('metainfo') is not None:
@@ -128,7 +178,9 @@ def inference_keypoints(model: nn.Module,
 
     Args:
         model: from :func:`init_model`.
-        images: an image path, an (H, W, 3) BGR uint8 array, or a list of them.
+        images: an image path (str or ``pathlib.Path``), a PIL image, an (H, W) grey or
+            (H, W, 3) BGR uint8 array (as ``cv2.imread`` gives it), or a list of them;
+            anything else is refused with a message saying what is accepted.
         batch_size: images per forward pass.
         return_datasamples: return mmdet ``DetDataSample`` objects instead of arrays.
 
@@ -136,8 +188,11 @@ def inference_keypoints(model: nn.Module,
         For one image, a dict of arrays (see :func:`predictions_to_arrays`); for a list, a
         list of them in the same order.
     """
-    single = isinstance(images, (str, np.ndarray))
-    images = [images] if single else list(images)
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
+    single = is_single_image(images)
+    images = [as_model_input(image, i)
+              for i, image in enumerate([images] if single else list(images))]
     pipelines: dict = {}
     outputs = []
     for start in range(0, len(images), batch_size):

@@ -3,15 +3,18 @@ import glob
 import json
 import os
 import os.path as osp
+from collections import Counter
 from typing import Dict, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
 from mmengine.utils import ProgressBar
 
+from hrpose.datasets.transforms import LoadCheckedImage
 from hrpose.structures import coco_to_continuous
 from hrpose.visualization import KeypointLocalVisualizer
-from .inference import ImageInput, inference_keypoints, init_model
+from .inference import (ImageInput, is_single_image, as_model_input, inference_keypoints,
+                        init_model)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -23,6 +26,43 @@ def list_images(folder: str) -> List[str]:
     if not files:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
     return files
+
+
+def output_names(inputs: Sequence[ImageInput]) -> List[str]:
+    """One distinct output name per input: the file name without its extension, with the
+    extension kept (``photo_jpg``, ``photo_png``) where two inputs share a stem, and numbered
+    where even that repeats (the same name in two folders); arrays are ``image_<index>``."""
+    names = [osp.splitext(osp.basename(str(x)))[0] if isinstance(x, str) else f'image_{i}'
+             for i, x in enumerate(inputs)]
+    stems = Counter(names)
+    names = [osp.basename(x).replace('.', '_') if isinstance(x, str) and stems[name] > 1
+             else name for x, name in zip(inputs, names)]
+    totals, seen = Counter(names), Counter()
+    unique = []
+    for name in names:
+        seen[name] += 1
+        unique.append(f'{name}_{seen[name]}' if totals[name] > 1 else name)
+    return unique
+
+
+def refuse_overwriting_inputs(inputs: Sequence[ImageInput], outputs: Sequence[str]) -> None:
+    """No output file may be one of the input files (``--out-dir`` inside the input folder
+    with the same names would overwrite the images being read).
+
+    Raises:
+        ValueError: naming the file.
+    """
+    sources = {osp.realpath(x) for x in inputs if isinstance(x, str)}
+    for path in outputs:
+        if osp.realpath(path) in sources:
+            raise ValueError(f'the output {path} would overwrite the input {path}: choose '
+                             'another output folder')
+
+
+def read_image(path: str) -> np.ndarray:
+    """(H, W, 3) BGR image of a file; an error naming the file and the problem (missing,
+    empty, truncated, undecodable)."""
+    return LoadCheckedImage()(dict(img_path=path))['img']
 
 
 def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0) -> List[dict]:
@@ -94,40 +134,63 @@ class KeypointInferencer:
 
     def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]],
                  out_dir: Optional[str] = None, draw: bool = True,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, skip_bad_images: bool = False) -> dict:
         """Run on images and optionally write the drawings and JSON.
 
         Args:
-            inputs: an image path, a folder of images, a BGR array, or a list of paths/arrays.
+            inputs: an image path, a folder of images, an image (see
+                :func:`~hrpose.apis.inference_keypoints`), or a list of them.
             out_dir: when given, ``out_dir/vis/<name>.jpg`` and ``out_dir/predictions/<name>
-                .json`` are written per image (arrays are named ``image_<index>``).
+                .json`` are written per image (see :func:`output_names`); an output that
+                would overwrite an input is refused.
             draw: draw the predictions (returned as ``visualization``).
             progress: show a progress bar over the images.
+            skip_bad_images: go on past an image file that cannot be read (missing, empty,
+                truncated, undecodable) and list it in ``skipped``; False: raise.
 
         Returns:
             dict: ``predictions`` (per image, arrays as from ``inference_keypoints``),
             ``json`` (per image, the JSON records) and ``visualization`` (per image, a BGR
-            drawing; empty when ``draw`` is False).
+            drawing; empty when ``draw`` is False) and ``skipped`` ((path, reason) of each
+            image left out).
         """
-        if isinstance(inputs, str) and osp.isdir(inputs):
-            inputs = list_images(inputs)
-        elif isinstance(inputs, (str, np.ndarray)):
+        if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
+            inputs = list_images(os.fspath(inputs))
+        elif is_single_image(inputs):
             inputs = [inputs]
-        names = [osp.splitext(osp.basename(x))[0] if isinstance(x, str) else f'image_{i}'
-                 for i, x in enumerate(inputs)]
-        result = dict(predictions=[], json=[], visualization=[])
+        inputs = [as_model_input(image, i) for i, image in enumerate(inputs)]
+        names = output_names(inputs)
+        if out_dir:
+            refuse_overwriting_inputs(inputs, [
+                p for name in names for p in (osp.join(out_dir, 'vis', f'{name}.jpg'),
+                                              osp.join(out_dir, 'predictions', f'{name}.json'))])
+        result = dict(predictions=[], json=[], visualization=[], skipped=[])
         bar = ProgressBar(len(inputs)) if progress and len(inputs) > 1 else None
         for start in range(0, len(inputs), self.batch_size):
-            batch = inputs[start:start + self.batch_size]
-            predictions = inference_keypoints(self.model, batch, batch_size=self.batch_size)
-            for offset, (image, prediction) in enumerate(zip(batch, predictions)):
-                name = names[start + offset]
+            batch, batch_names = [], []
+            for image, name in zip(inputs[start:start + self.batch_size],
+                                   names[start:start + self.batch_size]):
+                try:
+                    array = read_image(image) if isinstance(image, str) else image
+                except (OSError, ValueError) as error:
+                    if not skip_bad_images:
+                        raise
+                    result['skipped'].append((image, str(error)))
+                    if bar is not None:
+                        bar.update()
+                    continue
+                batch.append((image, array))
+                batch_names.append(name)
+            if not batch:
+                continue
+            predictions = inference_keypoints(self.model, [array for _, array in batch],
+                                              batch_size=self.batch_size)
+            for (image, array), name, prediction in zip(batch, batch_names, predictions):
                 record = self.to_json(prediction, image=name if not isinstance(image, str)
                                       else image)
                 result['predictions'].append(prediction)
                 result['json'].append(record)
                 if draw or out_dir:
-                    array = mmcv.imread(image) if isinstance(image, str) else image
                     drawn = self.draw(array, prediction)
                     if draw:
                         result['visualization'].append(drawn)

@@ -7,17 +7,37 @@ flushes it to disk and renames it over the destination (``os.replace`` is atomic
 and Windows). Checkpoints use it through the checkpoint hook's
 ``backend_args=dict(backend='atomic_local')`` (set in ``configs/_base_/default_runtime.py``).
 """
+import glob
 import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import List, Union
 
 import mmengine
 from mmengine.fileio import LocalBackend, register_backend
 
 # Temporary files start with this so that they are never mistaken for checkpoints.
 TEMPORARY_PREFIX = '.tmp-'
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Delete the temporary files a killed write left in ``folder`` (``.tmp-*``); call it
+    when a run starts, before anything writes there. Returns the paths removed."""
+    removed = []
+    for path in glob.glob(osp.join(folder, TEMPORARY_PREFIX + '*')):
+        try:
+            os.remove(path)
+            removed.append(path)
+        except FileNotFoundError:  # another process of the same job got there first
+            pass
+    return removed
 
 
 def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
@@ -41,6 +61,9 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file readable by its owner only; give it the permissions a
+        # plain open() would (0666 less the umask).
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, filepath)
     except BaseException:
         # Failed or interrupted (KeyboardInterrupt included): the destination is untouched.

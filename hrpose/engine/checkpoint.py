@@ -25,7 +25,7 @@ import os.path as osp
 import pickle
 import re
 import warnings
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -119,6 +119,23 @@ def unsafe_checkpoint_loading(allow: bool) -> Iterator[None]:
         allow_unsafe_checkpoint_loading(previous)
 
 
+def _is_legacy_torch_file(filename: str) -> bool:
+    """Whether the file is in torch's pre-1.6 format (a pickle stream, not a zip archive),
+    as written by ``torch.save(..., _use_new_zipfile_serialization=False)``: it begins with
+    a pickle protocol marker. (Whether it is whole shows when it is read.)"""
+    with open(filename, 'rb') as f:
+        return f.read(2) in (b'\x80\x02', b'\x80\x03', b'\x80\x04', b'\x80\x05')
+
+
+def _names_a_type(dotted: str) -> bool:
+    """Whether ``module.attribute`` can be imported."""
+    module, _, name = dotted.rpartition('.')
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
 def load_local_checkpoint(filename: str, map_location=None):
     """mmengine's loader for local paths, with errors that say what is wrong with the file.
 
@@ -134,7 +151,7 @@ def load_local_checkpoint(filename: str, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
-    if not is_complete_checkpoint(filename):
+    if not is_complete_checkpoint(filename) and not _is_legacy_torch_file(filename):
         raise ValueError(f'checkpoint {filename} is truncated or is not a torch.save file '
                          '(no zip directory at its end); if a run was killed while saving, '
                          'resume from the checkpoint before it')
@@ -144,8 +161,17 @@ def load_local_checkpoint(filename: str, map_location=None):
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError) as e:
+        if not _is_legacy_torch_file(filename):
+            raise
+        raise ValueError(f'checkpoint {filename} (torch\'s pre-1.6 format) is truncated or '
+                         f'damaged: {e}') from None
     except pickle.UnpicklingError as e:
         refused = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+        if refused and _is_legacy_torch_file(filename) and not _names_a_type(refused.group(1)):
+            # A pickle stream cut short ends in the middle of a name.
+            raise ValueError(f'checkpoint {filename} (torch\'s pre-1.6 format) is truncated '
+                             f'or damaged: it ends in `{refused.group(1)}`') from None
         what = f'`{refused.group(1)}`' if refused else 'a Python object'
         raise UnsafeCheckpointError(
             f'refused to load checkpoint {filename}: it holds {what}, which is not on the '
@@ -158,3 +184,45 @@ def register_local_checkpoint_loader() -> None:
     """Route mmengine's loading of local checkpoint paths through
     :func:`load_local_checkpoint`. Idempotent."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+class WeightShapeError(ValueError):
+    """Weights of a checkpoint do not fit the model they are loaded into."""
+
+
+def check_weight_shapes(model: torch.nn.Module, state_dict: dict, source: str,
+                        reinit_keys: Sequence[str] = ()) -> List[str]:
+    """Refuse weights whose shapes differ from the model's (a 14-keypoint checkpoint in a
+    17-keypoint model), unless their names match one of ``reinit_keys`` (regular
+    expressions): those are left out of ``state_dict`` and keep their initial values.
+
+    Args:
+        model: the model (unwrapped).
+        state_dict: the checkpoint's weights; changed in place when keys are re-initialised.
+        source: the checkpoint's name, for the message.
+        reinit_keys: patterns of parameter names that may be re-initialised.
+
+    Returns:
+        list[str]: the names left out (re-initialised).
+
+    Raises:
+        WeightShapeError: naming each parameter and both shapes.
+    """
+    own = model.state_dict()
+    mismatched = [(key, tuple(value.shape), tuple(own[key].shape))
+                  for key, value in state_dict.items()
+                  if key in own and hasattr(value, 'shape') and value.shape != own[key].shape]
+    allowed = [m for m in mismatched if any(re.search(p, m[0]) for p in reinit_keys)]
+    refused = [m for m in mismatched if m not in allowed]
+    if refused:
+        listed = '; '.join(f'{key}: checkpoint {a}, model {b}' for key, a, b in refused[:8])
+        more = f' (and {len(refused) - 8} more)' if len(refused) > 8 else ''
+        raise WeightShapeError(
+            f'{source} does not fit this model: {len(refused)} weight(s) have other shapes: '
+            f'{listed}{more}. Use a checkpoint of this config (e.g. the same number of '
+            'keypoints); to fine-tune from it, name the layers to re-initialise in the '
+            "config: load_from_reinit=[r'roi_head\\.keypoint_head\\.final_conv'] (training "
+            'only)')
+    for key, _, _ in allowed:
+        state_dict.pop(key)
+    return [key for key, _, _ in allowed]

@@ -6,8 +6,12 @@ names (``init_model('hrpose_hrnet-w32_hrfpn_1x_coco')``) and the ``configs/...``
 ``metainfo=dict(from_file=...)`` resolve through :func:`configs_root`, so they work from any
 folder.
 """
+import ast
 import glob
 import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
 
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -45,3 +49,49 @@ def resolve_config_path(path: str) -> str:
         return path
     candidate = osp.join(osp.dirname(configs_root()), path)
     return candidate if osp.isfile(candidate) else path
+
+
+def _syntax_error_in(path: str, seen: Optional[set] = None) -> Optional[str]:
+    """'file: message (line N)' of the first file with a Python syntax error among a config
+    and its ``_base_`` files, or None."""
+    seen = seen if seen is not None else set()
+    path = osp.abspath(path)
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as error:
+        return f'{path}: {error.msg} (line {error.lineno})'
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == '_base_'):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            for base in [bases] if isinstance(bases, str) else list(bases):
+                found = _syntax_error_in(osp.join(osp.dirname(path), base), seen)
+                if found:
+                    return found
+    return None
+
+
+def load_config(config: str) -> Config:
+    """``Config.fromfile`` of a config file or name; a syntax error names the file it is in
+    (the config itself or one of its ``_base_`` files), which mmengine's message does not.
+
+    Raises:
+        FileNotFoundError: see :func:`find_config`.
+        SyntaxError: 'path: message (line N)'.
+    """
+    path = find_config(config)
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as error:
+        where = _syntax_error_in(path)
+        if where is None:
+            raise
+        raise SyntaxError(f'config {path} cannot be read: syntax error in {where}') from error

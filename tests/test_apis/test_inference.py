@@ -1,6 +1,7 @@
 """init_model, inference_keypoints and KeypointInferencer on the CPU with the tiny config."""
 import glob
 import json
+import pathlib
 import os.path as osp
 
 import mmcv
@@ -106,3 +107,41 @@ def test_inferencer_draws_keypoints_and_writes_json(tmp_path, synthetic_root, im
                 differs.append(np.abs(drawn[row, col].astype(int) -
                                       original[row, col].astype(int)).max() > 0)
         assert differs and all(differs)
+
+
+def same_persons(a, b):
+    for key in ('bboxes', 'scores', 'keypoints', 'keypoint_scores'):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-4, err_msg=key)
+
+
+def test_pathlib_paths_and_pil_images_give_what_the_path_gives(model, images):
+    from PIL import Image
+    reference = inference_keypoints(model, images[0])
+    same_persons(inference_keypoints(model, pathlib.Path(images[0])), reference)
+    same_persons(inference_keypoints(model, Image.open(images[0])), reference)
+
+
+def test_a_grey_array_is_read_as_a_three_channel_grey_image(model, images):
+    grey = mmcv.imread(images[0], flag='grayscale')
+    assert grey.ndim == 2
+    same_persons(inference_keypoints(model, grey),
+                 inference_keypoints(model, np.repeat(grey[..., None], 3, axis=2)))
+
+
+@pytest.mark.parametrize('bad, error, message', [
+    (np.zeros((64, 48, 3), np.float32), ValueError, r'float32 array with values in \[0, 0\]'),
+    (np.zeros((64, 48, 3), np.uint16), ValueError, 'uint16 array'),
+    (np.zeros((0, 0, 3), np.uint8), ValueError, 'is empty'),
+    (np.zeros((64, 48, 4), np.uint8), ValueError, r'shape \(64, 48, 4\).*alpha'),
+    (b'bytes of an image', TypeError, 'is a bytes'),
+])
+def test_inputs_it_would_get_wrong_are_refused_saying_what_is_accepted(model, bad, error,
+                                                                       message):
+    with pytest.raises(error, match=message) as info:
+        inference_keypoints(model, [bad])
+    assert 'uint8 numpy array' in str(info.value) or 'is empty' in str(info.value)
+
+
+def test_batch_size_must_be_positive(model, images):
+    with pytest.raises(ValueError, match='batch_size must be a positive integer, got 0'):
+        inference_keypoints(model, images, batch_size=0)

@@ -15,10 +15,11 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from hrpose.engine import (AtomicLocalBackend, UnsafeCheckpointError,
                            allow_unsafe_checkpoint_loading, atomic_write,
-                           find_resumable_checkpoint)
+                           find_resumable_checkpoint, remove_stale_temporaries)
+from hrpose.engine.checkpoint import load_local_checkpoint
 from hrpose.models.detectors import NonFiniteLossError
 from hrpose.models.roi_heads.top_down_heatmap_roi_head import TopDownHeatmapRoIHead
-from tests.helpers import REPO_ROOT, TINY_POSE_CONFIG, synthetic_cfg_dict
+from tests.helpers import REPO_ROOT, TINY_POSE_CONFIG, run_script, synthetic_cfg_dict
 from tests.test_tools.test_train_test_tools import train_args
 
 
@@ -265,3 +266,44 @@ def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
     final = torch.load(osp.join(killed, 'iter_8.pth'), map_location='cpu', weights_only=True)
     assert final['meta']['iter'] == 8
     assert len(final['message_hub']['log_scalars']['train/loss'].data[0]) == 8
+
+
+# ---------------------------------------------------------------- smaller file matters
+
+def test_old_format_checkpoints_load_and_a_cut_one_is_named(tmp_path):
+    path = tmp_path / 'old.pth'
+    torch.save({'state_dict': {'w': torch.arange(3.0)}}, path,
+               _use_new_zipfile_serialization=False)
+    assert torch.equal(load_local_checkpoint(str(path))['state_dict']['w'], torch.arange(3.0))
+    data = path.read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.pth \(torch's pre-1\.6 format\) is truncated"):
+        load_local_checkpoint(str(tmp_path / 'cut.pth'))
+
+
+def test_atomic_writes_get_the_permissions_of_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        atomic_write(b'data', tmp_path / 'iter_1.pth')
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / 'iter_1.pth').st_mode & 0o777 == 0o644
+
+
+def test_temporaries_of_a_killed_write_are_removed_at_the_next_start(tmp_path):
+    (tmp_path / '.tmp-iter_4.pth.x1y2').write_bytes(b'half a checkpoint')
+    (tmp_path / 'iter_2.pth').write_bytes(b'kept')
+    assert remove_stale_temporaries(str(tmp_path)) == [str(tmp_path / '.tmp-iter_4.pth.x1y2')]
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']
+
+
+def test_publish_model_accepts_the_unsafe_load_it_suggests(tmp_path):
+    from tests.test_engine.test_checkpoint import NotAllowListed
+    source = tmp_path / 'trusted.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'meta': {}, 'extra': NotAllowListed()},
+               source)
+    tool = 'tools/model_converters/publish_model.py'
+    refused = run_script(tool, str(source), str(tmp_path / 'out.pth'), expect_exit=1)
+    assert '--unsafe-load' in refused
+    printed = run_script(tool, str(source), str(tmp_path / 'out.pth'), '--unsafe-load')
+    assert 'out-' in printed and len(list(tmp_path.glob('out-*.pth'))) == 1

@@ -218,3 +218,18 @@ def test_keypoint_branch_under_bfloat16_autocast_gives_finite_float32_keypoints(
     for res in results:
         assert res.keypoints.dtype == torch.float32
         assert torch.isfinite(res.keypoints).all() and torch.isfinite(res.keypoint_scores).all()
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('test_cfg.rcnn.flip_tset', True,
+     r"model\.test_cfg\.rcnn\.flip_tset: unknown setting; did you mean 'flip_test'\?"),
+    ('test_cfg.rcnn.oks_nms', dict(iou_treshold=0.9),
+     r"model\.test_cfg\.rcnn\.oks_nms\.iou_treshold: .*did you mean 'iou_threshold'\?"),
+    ('train_cfg.rcnn.max_keypoint_roi_per_img', 8,
+     r"did you mean 'max_keypoint_rois_per_img'\?"),
+])
+def test_misspelled_settings_are_refused_with_the_close_match(cfg, key, value, message):
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict({f'model.{key}': value})
+    with pytest.raises(ValueError, match=message):
+        build_model(cfg)

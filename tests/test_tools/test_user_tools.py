@@ -3,8 +3,10 @@ benchmark, get_flops, print_config and publish_model (tools/test.py --show-dir i
 test_train_test_tools.py). The light ones run in this process."""
 import glob
 import hashlib
+import os
 import json
 import os.path as osp
+import shutil
 import sys
 
 import cv2
@@ -299,3 +301,68 @@ def test_benchmark_reports_images_per_second(trained_run, synthetic_root):
     line = [ln for ln in proc.stdout.splitlines() if 'after 1 warm-up' in ln]
     assert len(line) == 1
     assert float(line[0].split(': ')[1].split(' ')[0]) > 0
+
+
+# ---------------------------------------------------------------------------------------
+# The demo never destroys or confuses its inputs.
+
+def test_demo_refuses_to_write_the_video_over_itself(tmp_path, shared_data, random_checkpoint):
+    clip = tmp_path / 'clip.mp4'
+    shutil.copy(osp.join(shared_data, 'video', 'posetrack18_000001.mp4'), clip)
+    before = clip.read_bytes()
+    printed = run_script(*demo_args(str(clip), random_checkpoint, str(tmp_path))[1:],
+                         expect_exit=1)
+    assert 'would overwrite the input' in printed and 'clip.mp4' in printed
+    assert clip.read_bytes() == before
+
+
+def test_demo_refuses_to_draw_over_the_images_it_reads(tmp_path, shared_data,
+                                                       random_checkpoint):
+    folder = tmp_path / 'out' / 'vis'
+    folder.mkdir(parents=True)
+    shutil.copy(osp.join(shared_data, 'coco', '000000000785.jpg'), folder / 'a.jpg')
+    before = (folder / 'a.jpg').read_bytes()
+    printed = run_script(*demo_args(str(folder), random_checkpoint, str(tmp_path / 'out'))[1:],
+                         expect_exit=1)
+    assert 'would overwrite the input' in printed
+    assert (folder / 'a.jpg').read_bytes() == before
+
+
+def test_demo_names_outputs_of_same_named_images_apart(tmp_path, shared_data,
+                                                       random_checkpoint):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    image = mmcv.imread(osp.join(shared_data, 'coco', '000000000785.jpg'))
+    mmcv.imwrite(image, str(folder / 'photo.jpg'))
+    mmcv.imwrite(image[:, ::-1], str(folder / 'photo.png'))
+    out_dir = tmp_path / 'out'
+    printed = run_script(*demo_args(str(folder), random_checkpoint, str(out_dir))[1:])
+    assert '2 image(s) drawn' in printed
+    assert sorted(p.name for p in (out_dir / 'vis').iterdir()) == ['photo_jpg.jpg',
+                                                                   'photo_png.jpg']
+    records = {p.name: json.loads(p.read_text()) for p in (out_dir / 'predictions').iterdir()}
+    assert sorted(records) == ['photo_jpg.json', 'photo_png.json']
+    assert records['photo_png.json']['image'].endswith('photo.png')
+
+
+def test_demo_can_skip_a_broken_image_and_report_it(tmp_path, shared_data, random_checkpoint):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in ('a.jpg', 'c.jpg'):
+        shutil.copy(osp.join(shared_data, 'coco', '000000000785.jpg'), folder / name)
+    (folder / 'b.jpg').write_bytes(b'not an image' * 20)
+    out_dir = str(tmp_path / 'out')
+    stopped = run_script(*demo_args(str(folder), random_checkpoint, out_dir)[1:],
+                         expect_exit=1)
+    assert 'b.jpg' in stopped and 'do not decode' in stopped and 'image id' not in stopped
+    printed = run_script(*demo_args(str(folder), random_checkpoint, out_dir,
+                                    '--skip-bad-images', '--batch-size', '2')[1:])
+    assert '2 image(s) drawn' in printed and '1 image(s) skipped' in printed
+    assert sorted(os.listdir(osp.join(out_dir, 'vis'))) == ['a.jpg', 'c.jpg']
+
+
+@pytest.mark.parametrize('size', ['0', '-2'])
+def test_demo_batch_size_must_be_positive(tmp_path, shared_data, random_checkpoint, size):
+    printed = run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint,
+                                    str(tmp_path), '--batch-size', size)[1:], expect_exit=2)
+    assert 'must be a positive integer' in printed

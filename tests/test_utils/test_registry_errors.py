@@ -40,3 +40,14 @@ def test_other_key_errors_pass_through_unchanged():
     with pytest.raises(KeyError) as info, explain_unknown_types():
         raise KeyError('something else')
     assert not isinstance(info.value, UnknownTypeError)
+
+
+@pytest.mark.parametrize('broken', ['child', 'base'])
+def test_a_config_syntax_error_names_the_file_it_is_in(tmp_path, broken):
+    from hrpose.utils.config_files import load_config
+    (tmp_path / 'base.py').write_text("x = dict(a=1\n" if broken == 'base' else "x = 1\n")
+    (tmp_path / 'child.py').write_text(
+        "_base_ = ['./base.py']\ny = (\n" if broken == 'child' else "_base_ = ['./base.py']\n")
+    bad = tmp_path / f'{broken}.py'
+    with pytest.raises(SyntaxError, match=rf'syntax error in {bad}: .*\(line \d\)'):
+        load_config(str(tmp_path / 'child.py'))

@@ -12,12 +12,13 @@ import os
 import os.path as osp
 
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from hrpose.registry import DATASETS, VISUALIZERS
 from hrpose.utils import register_all_modules
+from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
 
 
@@ -36,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     register_all_modules()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'hrpose'))

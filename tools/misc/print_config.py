@@ -4,7 +4,9 @@
 """
 import argparse
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+
+from hrpose.utils.config_files import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,7 +19,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     print(cfg.pretty_text)

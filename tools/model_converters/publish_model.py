@@ -13,7 +13,7 @@ import os.path as osp
 
 import torch
 
-from hrpose.engine import atomic_write
+from hrpose.engine import allow_unsafe_checkpoint_loading, atomic_write
 from hrpose.engine.checkpoint import load_local_checkpoint
 from hrpose.utils import register_all_modules
 
@@ -47,8 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='Prepare a checkpoint for release')
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='release file name (the hash is appended)')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='read a checkpoint with types outside the allow-list '
+                        '(weights_only=False); only for files from a source you trust')
     args = parser.parse_args()
     register_all_modules()
+    allow_unsafe_checkpoint_loading(args.unsafe_load)
     final = publish(args.in_file, args.out_file)
     print(f'{args.in_file} ({osp.getsize(args.in_file) / 1e6:.1f} MB) -> {final} '
           f'({osp.getsize(final) / 1e6:.1f} MB)')

@@ -66,7 +66,8 @@ class LoadCheckedImage(MMCVLoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
-        where = f'image id {results.get("img_id", "?")} ({filename})'
+        where = (f'image id {results["img_id"]} ({filename})' if 'img_id' in results
+                 else filename)
         problem, error_type = None, BadImageError
         try:
             data = self._read(filename)

@@ -1,4 +1,5 @@
 """RoI head with mmdet's box branch and a top-down style heatmap keypoint branch."""
+import difflib
 from typing import List, Optional, Tuple
 
 import torch
@@ -12,6 +13,15 @@ from torch import Tensor
 
 from hrpose.registry import MODELS
 from hrpose.structures import mirror_boxes
+
+
+def check_known_keys(settings: Optional[dict], known: Tuple[str, ...], where: str) -> None:
+    """A ValueError naming an unknown key of ``settings`` and the closest known one."""
+    for key in settings or {}:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f'did you mean {close[0]!r}? ' if close else ''
+            raise ValueError(f'{where}.{key}: unknown setting; {hint}known: {", ".join(known)}')
 
 
 @MODELS.register_module()
@@ -42,7 +52,19 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
               the dataset's sigmas.
     """
 
+    # The settings this head and mmdet's box branch read: a misspelled key would otherwise
+    # be ignored without a word (the config dicts are open).
+    TEST_KEYS = ('score_thr', 'nms', 'max_per_img', 'mask_thr_binary', 'flip_test',
+                 'flip_indices', 'rescore', 'keypoint_score_thr', 'oks_nms')
+    OKS_NMS_KEYS = ('iou_threshold', 'soft', 'sigma', 'sigmas')
+    TRAIN_KEYS = ('assigner', 'sampler', 'pos_weight', 'debug', 'mask_size',
+                  'max_keypoint_rois_per_img')
+
     def __init__(self, keypoint_roi_extractor: dict, keypoint_head: dict, **kwargs) -> None:
+        check_known_keys(kwargs.get('test_cfg'), self.TEST_KEYS, 'model.test_cfg.rcnn')
+        check_known_keys((kwargs.get('test_cfg') or {}).get('oks_nms'), self.OKS_NMS_KEYS,
+                         'model.test_cfg.rcnn.oks_nms')
+        check_known_keys(kwargs.get('train_cfg'), self.TRAIN_KEYS, 'model.train_cfg.rcnn')
         super().__init__(**kwargs)
         self.keypoint_roi_extractor = MODELS.build(keypoint_roi_extractor)
         self.keypoint_head = MODELS.build(keypoint_head)

@@ -1,0 +1,70 @@
+"""A checkpoint of another model (here: 14 keypoints for a 17-keypoint config) stops the API,
+tools/test.py and training instead of going on with randomly initialised layers."""
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from hrpose.apis import init_model
+from hrpose.engine import WeightShapeError
+from hrpose.utils import register_all_modules
+from tests.helpers import TINY_POSE_CONFIG, run_tool, synthetic_cfg_dict, synthetic_cfg_options
+
+register_all_modules(init_default_scope=False)
+FINAL_CONV = 'roi_head.keypoint_head.final_conv.weight'
+
+
+@pytest.fixture(scope='module')
+def checkpoint_14(tmp_path_factory) -> str:
+    """The tiny model built for 14 keypoints, saved as a plain state-dict checkpoint."""
+    torch.manual_seed(0)
+    model = init_model(TINY_POSE_CONFIG, None,
+                       cfg_options={'model.roi_head.keypoint_head.num_keypoints': 14})
+    path = str(tmp_path_factory.mktemp('weights') / 'tiny_14.pth')
+    # Shifted by 0.5, so that weights loaded from it cannot be mistaken for a fresh init.
+    state = {k: v + 0.5 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save(dict(state_dict=state, meta=dict()), path)
+    return path
+
+
+def test_the_api_names_the_weights_and_both_shapes(checkpoint_14):
+    with pytest.raises(WeightShapeError, match=rf'tiny_14\.pth does not fit this model: 2 '
+                       rf'weight\(s\).*{FINAL_CONV}: checkpoint \(14, 64, 1, 1\), model '
+                       r'\(17, 64, 1, 1\)'):
+        init_model(TINY_POSE_CONFIG, checkpoint_14)
+
+
+@pytest.mark.slow
+def test_the_test_tool_stops(checkpoint_14, synthetic_root, tmp_path):
+    proc = run_tool([sys.executable, 'tools/test.py', TINY_POSE_CONFIG, checkpoint_14,
+                     '--work-dir', str(tmp_path), '--cfg-options',
+                     *synthetic_cfg_options(synthetic_root)], expect_failure=True)
+    assert 'WeightShapeError' in proc.stderr and FINAL_CONV in proc.stderr
+
+
+def training_runner(work_dir, data_root, load_from, **options) -> Runner:
+    cfg = Config.fromfile(TINY_POSE_CONFIG)
+    cfg.merge_from_dict({**synthetic_cfg_dict(data_root), 'train_cfg.max_iters': 1,
+                         'train_cfg.val_interval': 100, 'load_from': load_from, **options})
+    cfg.work_dir = str(work_dir)
+    return Runner.from_cfg(cfg)
+
+
+@pytest.mark.slow
+def test_training_from_it_stops_unless_the_config_names_the_layers_to_reinitialise(
+        checkpoint_14, synthetic_root, tmp_path):
+    with pytest.raises(WeightShapeError, match=FINAL_CONV):
+        training_runner(tmp_path / 'a', synthetic_root, checkpoint_14).train()
+    runner = training_runner(tmp_path / 'b', synthetic_root, checkpoint_14,
+                             load_from_reinit=[r'roi_head\.keypoint_head\.final_conv'])
+    runner.train()
+    loaded = torch.load(checkpoint_14, map_location='cpu', weights_only=True)['state_dict']
+    # The weights that fit came from the checkpoint (the backbone's first conv, moved a
+    # little by the one training step); the final layer kept its own shape and its init.
+    trained = runner.model.state_dict()
+    assert trained[FINAL_CONV].shape == (17, 64, 1, 1)
+    assert trained[FINAL_CONV].abs().max() < 0.1  # Normal(0, 0.001), not shifted by 0.5
+    first = 'backbone.conv1.weight'
+    assert torch.allclose(trained[first], loaded[first], atol=0.01)
