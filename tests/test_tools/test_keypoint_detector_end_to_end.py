@@ -16,6 +16,7 @@ from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, REPO_ROOT, TINY_PO
                            synthetic_cfg_options)
 
 OVERFIT_CONFIG = osp.join(REPO_ROOT, 'tests', 'configs', 'hrpose_tiny_overfit_coco_sample.py')
+OVERFIT_ITERATIONS = {'UDPHeatmap': 400}
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ OVERFIT_CONFIG = osp.join(REPO_ROOT, 'tests', 'configs', 'hrpose_tiny_overfit_co
 ])
 def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, codec):
     """Targets, decoding, coordinates and the metric agree for each codec: memorising 4
-    real COCO images for 500 iterations (about 5 minutes on 2 CPU cores) gives keypoint AP
+    real COCO images for 400-500 iterations (4-5 minutes on 2 CPU cores) gives keypoint AP
     >= 0.9 when testing on the same images, and every keypoint, the ankles included, is
     found: its median error is under 5% of the person scale sqrt(area) (a keypoint the
     model has not learned is off by about 100%). DARK and UDP decode sub-pixel maxima, so
@@ -41,6 +42,12 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_9(tmp_path, shared_data, 
                                train_dataset='train_dataloader.dataset.dataset',
                                log_interval=25)
     options.append(f'model.roi_head.keypoint_head.codec.type={codec}')
+    # UDP, in `make test`, trains 400 iterations (measured: AP 0.980, median errors at most
+    # 0.013 of the scale, mean 0.009); the others keep the config's 500.
+    iterations = OVERFIT_ITERATIONS.get(codec, 500)
+    options += [f'train_cfg.max_iters={iterations}', f'param_scheduler.1.end={iterations}',
+                f'param_scheduler.1.milestones=[{int(iterations * 0.8)}]',
+                f'default_hooks.checkpoint.interval={iterations}']
     # Evaluated once, by tools/test.py below: no validation at the end of training.
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options, 'val_cfg=None', 'val_dataloader=None',
