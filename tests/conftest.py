@@ -10,6 +10,12 @@ from tests.helpers import (TINY_POSE_CONFIG, run_tool, shared_data_candidates,
                            synthetic_cfg_options)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``longest`` (minutes each) go first, so that with several workers
+    (``make test`` runs 2) one starts them at once while the others share the rest."""
+    items.sort(key=lambda item: item.get_closest_marker('longest') is None)
+
+
 @pytest.fixture
 def hrpose_scope():
     """Build from the hrpose registries (a module opts in with ``pytestmark``); not for

@@ -20,6 +20,7 @@ OVERFIT_ITERATIONS = {'UDPHeatmap': 400}
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 @pytest.mark.parametrize('codec', [
     # UDP in `make test`: it exercises the most geometry (its own pooling RoIs and transform,
     # and DARK's refinement); the coordinate oracle covers every codec's chain in seconds.
