@@ -19,14 +19,12 @@ demo: install
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK_DIR) --work-dir $(DEMO_WORK_DIR)
 
 # The suite (CPU only) but the extra overfit runs; `make test-full` runs those too, and
-# `make test-quick` leaves out every end-to-end training test. TEST_WORKERS pytest processes
-# (pytest-xdist) share the tests: many of them wait on a subprocess or on files.
-TEST_WORKERS ?= 2
+# `make test-quick` leaves out every end-to-end training test.
 test: install
-	$(PY) -m pytest tests -v -rA -m "not full" -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -v -rA -m "not full" --durations=15 $(PYTEST_ARGS)
 
 test-full: install
-	$(PY) -m pytest tests -v -rA -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -v -rA --durations=15 $(PYTEST_ARGS)
 
 test-quick: install
 	$(PY) -m pytest tests -m "not slow and not full" -q $(PYTEST_ARGS)

@@ -11,8 +11,8 @@ from tests.helpers import (TINY_POSE_CONFIG, run_tool, shared_data_candidates,
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``longest`` (minutes each) go first, so that with several workers
-    (``make test`` runs 2) one starts them at once while the others share the rest."""
+    """Tests marked ``longest`` (minutes each) go first: a failure there shows early, and
+    with several workers (``pytest -n 2``, pytest-xdist) one starts them at once."""
     items.sort(key=lambda item: item.get_closest_marker('longest') is None)
 
 

@@ -74,6 +74,7 @@ def test_soft_nms_transcription_matches_mmcv_linear_soft_nms():
 
 
 @pytest.mark.slow
+@pytest.mark.full  # two 2-process trainings (40 s); make test has dist_train and dist_test
 def test_distributed_part_on_the_cpu(tmp_path):
     row = gpu_check.check_distributed(torch.device('cpu'), iters=4, work_dir=str(tmp_path))
     assert row.status == 'ok', row.detail
