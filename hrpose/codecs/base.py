@@ -16,6 +16,7 @@ heatmap and back, in one of two ways:
 Under both maps a horizontal flip of the image and of the RoI is ``p -> W - 1 - p`` on the
 heatmap, so flipping heatmaps back (:meth:`flip_back`) needs no pixel shift.
 """
+import inspect
 from typing import Sequence, Tuple
 
 import torch
@@ -70,12 +71,10 @@ class BaseHeatmapCodec:
         self.heatmap_size = tuple(int(s) for s in heatmap_size)
         self.roi_padding = float(roi_padding)
 
-    def _settings(self) -> dict:
-        """The constructor arguments, for ``repr``."""
-        return dict(heatmap_size=self.heatmap_size, roi_padding=self.roi_padding)
-
     def __repr__(self) -> str:
-        args = ', '.join(f'{k}={v}' for k, v in self._settings().items())
+        # Every codec keeps its constructor arguments as attributes of the same names.
+        names = [n for n in inspect.signature(type(self).__init__).parameters if n != 'self']
+        args = ', '.join(f'{n}={getattr(self, n)}' for n in names)
         return f'{type(self).__name__}({args})'
 
     @property

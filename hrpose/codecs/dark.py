@@ -29,10 +29,6 @@ class DARKHeatmap(BaseHeatmapCodec):
         self.sigma = float(sigma)
         self.blur_kernel_size = blur_kernel_size
 
-    def _settings(self) -> dict:
-        return dict(super()._settings(), sigma=self.sigma,
-                    blur_kernel_size=self.blur_kernel_size)
-
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, K, H, W) with a unit-peak Gaussian at each keypoint's exact heatmap

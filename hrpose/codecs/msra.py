@@ -30,9 +30,6 @@ class MSRAHeatmap(BaseHeatmapCodec):
             raise ValueError(f'sigma must be positive, got {sigma}')
         self.sigma = float(sigma)
 
-    def _settings(self) -> dict:
-        return dict(super()._settings(), sigma=self.sigma)
-
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, K, H, W) with a unit-peak Gaussian at the nearest heatmap pixel

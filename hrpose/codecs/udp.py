@@ -46,10 +46,6 @@ class UDPCombinedHeatmap(BaseHeatmapCodec):
         self.radius = radius_factor * max(self.heatmap_size)
         self.blur_kernel_size = blur_kernel_size
 
-    def _settings(self) -> dict:
-        return dict(super()._settings(), radius_factor=self.radius_factor,
-                    blur_kernel_size=self.blur_kernel_size)
-
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, 3K, H, W) and weights (R, K)."""

@@ -86,7 +86,7 @@ class WeightShapeCheckHook(Hook):
         from mmengine.runner import BaseLoop
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         training = isinstance(runner._train_loop, BaseLoop) and not runner._resume
-        reinit = runner.cfg.get('load_from_reinit', None) or [] if training else []
+        reinit = (runner.cfg.get('load_from_reinit') or []) if training else []
         source = runner._load_from if runner._load_from else 'the checkpoint'
         left_out = check_weight_shapes(model, checkpoint.get('state_dict', checkpoint),
                                        str(source), reinit)
