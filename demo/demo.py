@@ -48,6 +48,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--skip-bad-images', action='store_true',
                         help='in a folder, go on past images that cannot be read and list them '
                         'at the end (default: stop at the first, naming it)')
+    parser.add_argument(
+        '--person-boxes', metavar='DETS.json',
+        help='run the keypoint branch on these person boxes instead of the detector\'s own: '
+        'a detection file in COCO results format (bbox [x, y, w, h], score) whose entries '
+        'name the images by "file_name" or by "image_id" (the number in COCO file names); '
+        'images without an entry get no persons')
+    parser.add_argument('--person-box-score-thr', type=float, default=0.0,
+                        help='with --person-boxes: leave out boxes scoring below this')
     parser.add_argument('--unsafe-load', action='store_true',
                         help='load a checkpoint with types outside the allow-list')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -120,10 +128,15 @@ def main() -> None:
             score_thr=args.score_thr, kpt_thr=args.kpt_thr, cfg_options=args.cfg_options,
             unsafe_load=args.unsafe_load)
     if args.input.lower().endswith(VIDEO_EXTENSIONS):
+        if args.person_boxes is not None:
+            raise SystemExit('--person-boxes names images by file: it applies to images and '
+                             'folders of images, not to videos')
         run_video(inferencer, args.input, args.out_dir, args.batch_size)
     else:
         result = inferencer(args.input, out_dir=args.out_dir, draw=False,
-                            skip_bad_images=args.skip_bad_images)
+                            skip_bad_images=args.skip_bad_images,
+                            person_boxes=args.person_boxes,
+                            person_box_score_thr=args.person_box_score_thr)
         print(f'\n{len(result["json"])} image(s) drawn into {osp.join(args.out_dir, "vis")}, '
               f'JSON in {osp.join(args.out_dir, "predictions")}')
         if result['skipped']:

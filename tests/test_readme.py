@@ -11,7 +11,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from hrpose.registry import METRICS, MODELS, TRANSFORMS
+from hrpose.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from tests.helpers import REPO_ROOT
 
 README = open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8').read()
@@ -122,7 +122,7 @@ def accepted_keys(parent):
     type_name = parent['type']
     if not isinstance(type_name, str):
         return set()
-    for registry in (MODELS, METRICS, TRANSFORMS):
+    for registry in (MODELS, METRICS, TRANSFORMS, DATASETS):
         cls = registry.get(type_name)
         if cls is not None:
             keys = set()

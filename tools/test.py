@@ -2,6 +2,12 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
         [--show-dir DIR] [--cfg-options key=value ...] [--launcher pytorch] [--unsafe-load]
+        [--person-boxes gt|DETS.json [--person-box-score-thr T] [--max-persons-per-img N]]
+
+Keypoint AP is end to end by default (the detector's own person boxes). With
+--person-boxes the keypoint branch runs on the ground-truth boxes ('gt') or on the boxes of
+a detection file in COCO results format, as top-down methods are evaluated; the printed
+numbers then say which boxes they were computed on, and box AP is that of those boxes.
 
 CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file that
 training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
@@ -33,8 +39,43 @@ def parse_args() -> argparse.Namespace:
         'folder, relative to the run folder in the work dir')
     parser.add_argument(
         '--show-score-thr', type=float, default=0.3, help='lowest person score drawn')
+    parser.add_argument(
+        '--person-boxes', metavar='gt|DETS.json',
+        help="evaluate the keypoint branch on given person boxes: 'gt' (the annotation "
+        'file\'s) or a detection file in COCO results format (image_id, bbox [x, y, w, h], '
+        'score); the RPN and box branch are skipped')
+    parser.add_argument(
+        '--person-box-score-thr', type=float, default=None,
+        help='with a detection file: leave out boxes scoring below this (default 0)')
+    parser.add_argument(
+        '--max-persons-per-img', type=positive_int, default=None,
+        help='with a detection file: keep at most this many boxes per image, best first')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
+    return value
+
+
+def apply_person_boxes(cfg, args) -> None:
+    """--person-boxes and its filters, as settings of the test dataset."""
+    options = dict(person_boxes=args.person_boxes,
+                   person_box_score_thr=args.person_box_score_thr,
+                   max_persons_per_img=args.max_persons_per_img)
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return
+    if args.person_boxes is None:
+        raise SystemExit('--person-box-score-thr and --max-persons-per-img filter the boxes '
+                         'of --person-boxes DETS.json: give that too')
+    if args.person_boxes == 'gt' and len(given) > 1:
+        raise SystemExit('--person-box-score-thr and --max-persons-per-img filter a detection '
+                         "file; ground-truth boxes ('gt') are all used, with score 1")
+    cfg.test_dataloader.dataset.update(given)
 
 
 def resolve_checkpoint(path: str) -> str:
@@ -55,6 +96,7 @@ def main() -> None:
     register_all_modules()
     cfg = load_config(args.config)
     apply_common_args(cfg, args)
+    apply_person_boxes(cfg, args)
     cfg.load_from = resolve_checkpoint(args.checkpoint)
 
     if args.show_dir is not None:

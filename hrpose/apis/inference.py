@@ -17,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
+from hrpose.datasets.transforms.keypoint_transforms import attach_person_boxes
 from hrpose.engine import check_weight_shapes, unsafe_checkpoint_loading
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
@@ -143,7 +144,8 @@ def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:
     return Compose(pipeline)
 
 
-def _prepare(model: nn.Module, image: ImageInput, index: int, pipelines: dict) -> dict:
+def _prepare(model: nn.Module, image: ImageInput, index: int, pipelines: dict,
+             person_boxes: Optional[np.ndarray] = None) -> dict:
     meta = model.dataset_meta
     from_array = isinstance(image, np.ndarray)
     if from_array not in pipelines:
@@ -154,7 +156,31 @@ def _prepare(model: nn.Module, image: ImageInput, index: int, pipelines: dict) -
         results['img'] = image
     else:
         results['img_path'] = image
-    return pipelines[from_array](results)
+    packed = pipelines[from_array](results)
+    if person_boxes is not None:
+        attach_person_boxes(packed['data_samples'], person_boxes[:, :4], person_boxes[:, 4],
+                            'person boxes given to the inference API')
+    return packed
+
+
+def as_person_boxes(boxes, index: int) -> np.ndarray:
+    """An (N, 5) float32 array x1, y1, x2, y2, score from (N, 4) or (N, 5) boxes in image
+    pixels (score 1 where none is given)."""
+    array = np.asarray(boxes, dtype=np.float32)
+    if array.size == 0:
+        return np.zeros((0, 5), dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] not in (4, 5):
+        raise ValueError(f'person_boxes of image {index} has shape {array.shape}; expected '
+                         '(N, 4) x1, y1, x2, y2 or (N, 5) with a score, in image pixels')
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f'person_boxes of image {index} holds a non-finite number')
+    if np.any(array[:, 2] <= array[:, 0]) or np.any(array[:, 3] <= array[:, 1]):
+        bad = int(np.flatnonzero((array[:, 2] <= array[:, 0]) | (array[:, 3] <= array[:, 1]))[0])
+        raise ValueError(f'person_boxes of image {index}: box {bad} {array[bad, :4].tolist()} '
+                         'is empty; boxes are x1, y1, x2, y2 with x2 > x1 and y2 > y1')
+    if array.shape[1] == 4:
+        array = np.concatenate([array, np.ones((len(array), 1), np.float32)], axis=1)
+    return array
 
 
 def predictions_to_arrays(pred_instances) -> Dict[str, np.ndarray]:
@@ -173,8 +199,10 @@ def predictions_to_arrays(pred_instances) -> Dict[str, np.ndarray]:
 def inference_keypoints(model: nn.Module,
                         images: Union[ImageInput, Sequence[ImageInput]],
                         batch_size: int = 1,
-                        return_datasamples: bool = False) -> Union[Dict, List]:
-    """Detect every person and their keypoints.
+                        return_datasamples: bool = False,
+                        person_boxes=None) -> Union[Dict, List]:
+    """Detect every person and their keypoints (or, with ``person_boxes``, the keypoints of
+    the persons in the given boxes).
 
     Args:
         model: from :func:`init_model`.
@@ -183,6 +211,11 @@ def inference_keypoints(model: nn.Module,
             anything else is refused with a message saying what is accepted.
         batch_size: images per forward pass.
         return_datasamples: return mmdet ``DetDataSample`` objects instead of arrays.
+        person_boxes: None (the detector finds the persons), or the persons' boxes: for one
+            image an (N, 4) x1, y1, x2, y2 or (N, 5) (with a score) array in image pixels, as
+            the returned ``bboxes`` are; for a list of images, a list of such arrays. The
+            box branch is then skipped: the keypoint branch runs on these boxes, with their
+            scores (1 where none are given), then rescoring and OKS-NMS as configured.
 
     Returns:
         For one image, a dict of arrays (see :func:`predictions_to_arrays`); for a list, a
@@ -193,10 +226,17 @@ def inference_keypoints(model: nn.Module,
     single = is_single_image(images)
     images = [as_model_input(image, i)
               for i, image in enumerate([images] if single else list(images))]
+    boxes_per_image = [None] * len(images)
+    if person_boxes is not None:
+        person_boxes = [person_boxes] if single else list(person_boxes)
+        if len(person_boxes) != len(images):
+            raise ValueError(f'person_boxes: {len(person_boxes)} arrays for {len(images)} '
+                             'images; give one per image')
+        boxes_per_image = [as_person_boxes(boxes, i) for i, boxes in enumerate(person_boxes)]
     pipelines: dict = {}
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = [_prepare(model, image, start + i, pipelines)
+        batch = [_prepare(model, image, start + i, pipelines, boxes_per_image[start + i])
                  for i, image in enumerate(images[start:start + batch_size])]
         samples = model.test_step(pseudo_collate(batch))
         outputs += samples if return_datasamples else [

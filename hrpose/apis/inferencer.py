@@ -13,6 +13,8 @@ from mmengine.utils import ProgressBar
 from hrpose.datasets.transforms import LoadCheckedImage
 from hrpose.structures import coco_to_continuous
 from hrpose.visualization import KeypointLocalVisualizer
+from hrpose.datasets.person_boxes import person_boxes_for_images
+
 from .inference import (ImageInput, is_single_image, as_model_input, inference_keypoints,
                         init_model)
 
@@ -134,7 +136,8 @@ class KeypointInferencer:
 
     def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]],
                  out_dir: Optional[str] = None, draw: bool = True,
-                 progress: bool = True, skip_bad_images: bool = False) -> dict:
+                 progress: bool = True, skip_bad_images: bool = False,
+                 person_boxes=None, person_box_score_thr: float = 0.0) -> dict:
         """Run on images and optionally write the drawings and JSON.
 
         Args:
@@ -147,6 +150,11 @@ class KeypointInferencer:
             progress: show a progress bar over the images.
             skip_bad_images: go on past an image file that cannot be read (missing, empty,
                 truncated, undecodable) and list it in ``skipped``; False: raise.
+            person_boxes: None (the detector finds the persons); per input an (N, 4) or
+                (N, 5) array of boxes (see :func:`~hrpose.apis.inference_keypoints`); or a
+                detection file in COCO results format whose entries name the image files
+                by ``file_name`` or by ``image_id`` (the number in COCO's file names).
+            person_box_score_thr: with a detection file, boxes scoring below it are left out.
 
         Returns:
             dict: ``predictions`` (per image, arrays as from ``inference_keypoints``),
@@ -160,6 +168,17 @@ class KeypointInferencer:
             inputs = [inputs]
         inputs = [as_model_input(image, i) for i, image in enumerate(inputs)]
         names = output_names(inputs)
+        boxes_per_input = [None] * len(inputs)
+        if isinstance(person_boxes, (str, os.PathLike)):
+            if not all(isinstance(image, str) for image in inputs):
+                raise ValueError('a person box file names images by file: give image paths')
+            boxes_per_input = person_boxes_for_images(os.fspath(person_boxes), inputs,
+                                                      person_box_score_thr)
+        elif person_boxes is not None:
+            boxes_per_input = list(person_boxes)
+            if len(boxes_per_input) != len(inputs):
+                raise ValueError(f'person_boxes: {len(boxes_per_input)} arrays for '
+                                 f'{len(inputs)} images; give one per image')
         if out_dir:
             refuse_overwriting_inputs(inputs, [
                 p for name in names for p in (osp.join(out_dir, 'vis', f'{name}.jpg'),
@@ -167,9 +186,10 @@ class KeypointInferencer:
         result = dict(predictions=[], json=[], visualization=[], skipped=[])
         bar = ProgressBar(len(inputs)) if progress and len(inputs) > 1 else None
         for start in range(0, len(inputs), self.batch_size):
-            batch, batch_names = [], []
-            for image, name in zip(inputs[start:start + self.batch_size],
-                                   names[start:start + self.batch_size]):
+            batch, batch_names, batch_boxes = [], [], []
+            for image, name, boxes in zip(inputs[start:start + self.batch_size],
+                                          names[start:start + self.batch_size],
+                                          boxes_per_input[start:start + self.batch_size]):
                 try:
                     array = read_image(image) if isinstance(image, str) else image
                 except (OSError, ValueError) as error:
@@ -181,10 +201,12 @@ class KeypointInferencer:
                     continue
                 batch.append((image, array))
                 batch_names.append(name)
+                batch_boxes.append(boxes)
             if not batch:
                 continue
-            predictions = inference_keypoints(self.model, [array for _, array in batch],
-                                              batch_size=self.batch_size)
+            predictions = inference_keypoints(
+                self.model, [array for _, array in batch], batch_size=self.batch_size,
+                person_boxes=None if person_boxes is None else batch_boxes)
             for (image, array), name, prediction in zip(batch, batch_names, predictions):
                 record = self.to_json(prediction, image=name if not isinstance(image, str)
                                       else image)

@@ -9,7 +9,10 @@ import numpy as np
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 from mmengine.config import Config
+from mmengine.logging import print_log
 
+from hrpose.datasets.person_boxes import (GROUND_TRUTH, describe_person_boxes,
+                                          load_person_box_file)
 from hrpose.registry import DATASETS
 from hrpose.structures import coco_to_continuous
 from hrpose.utils.config_files import resolve_config_path
@@ -116,14 +119,31 @@ class CocoKeypointDataset(CocoDataset):
     (v = 0) get visibility 0 and coordinates 0. K comes from the metainfo, which must give
     ``keypoint_names``, ``flip_indices`` and ``sigmas`` (OKS).
 
+    Given person boxes (evaluation on boxes that do not come from the detector's own box
+    branch, as top-down methods report): with ``person_boxes`` each image also gets
+    ``person_boxes`` (N, 4) x1 y1 x2 y2 and ``person_box_scores`` (N,) in original image
+    pixels, and ``person_boxes_source`` (the table's wording); the detector then runs its
+    keypoint branch on exactly these boxes.
+
     Args:
         metainfo: keypoint metainfo, typically ``dict(from_file=...)``.
+        person_boxes: None (the detector finds the persons), ``'gt'`` (the annotation
+            file's boxes of the persons with a labelled keypoint, score 1) or the path of a
+            detection file in COCO results format (``image_id``, ``bbox`` [x, y, w, h],
+            ``score``).
+        person_box_score_thr: detections scoring below it are left out.
+        max_persons_per_img: at most this many detections per image, best first.
         **kwargs: everything mmdet's ``CocoDataset`` takes.
     """
 
     METAINFO = dict(classes=('person', ), palette=[(220, 20, 60)])
 
-    def __init__(self, *args, metainfo: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self, *args, metainfo: Optional[dict] = None,
+                 person_boxes: Optional[str] = None, person_box_score_thr: float = 0.0,
+                 max_persons_per_img: Optional[int] = None, **kwargs) -> None:
+        self.person_boxes = person_boxes
+        self.person_box_score_thr = float(person_box_score_thr)
+        self.max_persons_per_img = max_persons_per_img
         super().__init__(*args, metainfo=load_keypoint_metainfo(metainfo), **kwargs)
 
     @classmethod
@@ -165,7 +185,42 @@ class CocoKeypointDataset(CocoDataset):
                 f'{self.ann_file}: {len(miscounted)} annotation(s) have a `num_keypoints` that '
                 f'differs from the number of labelled keypoints (v > 0); the visibility flags '
                 f'are used (first: {miscounted[0]})', AnnotationWarning)
+        if self.person_boxes is not None:
+            self.attach_person_boxes(data_list)
         return data_list
+
+    def attach_person_boxes(self, data_list: List[dict]) -> None:
+        """Give each image the person boxes named by ``person_boxes`` (see the class)."""
+        source = str(self.person_boxes)
+        description = describe_person_boxes(source, self.person_box_score_thr,
+                                            self.max_persons_per_img)
+        if source == GROUND_TRUTH:
+            for info in data_list:
+                # As HRNet's and mmpose's top-down evaluation on ground-truth boxes: persons
+                # with a labelled keypoint (the keypoint evaluation ignores the others, so a
+                # pose predicted for them could only be a false positive).
+                persons = [inst['bbox'] for inst in info['instances']
+                           if not inst['ignore_flag'] and inst['keypoints_visible'].any()]
+                info['person_boxes'] = np.asarray(persons, dtype=np.float32).reshape(-1, 4)
+                info['person_box_scores'] = np.ones(len(persons), dtype=np.float32)
+                info['person_boxes_source'] = description
+            return
+        if not osp.isfile(source) and not source.startswith(('http://', 'https://', 's3://')):
+            raise FileNotFoundError(f"person_boxes={source!r}: no such file (give 'gt' or a "
+                                    'detection file in COCO results format)')
+        boxes_per_image, counts = load_person_box_file(
+            source, [info['img_id'] for info in data_list], self.cat_ids,
+            self.person_box_score_thr, self.max_persons_per_img)
+        for info in data_list:
+            info['person_boxes'], info['person_box_scores'] = boxes_per_image[info['img_id']]
+            info['person_boxes_source'] = description
+        left_out = {k: counts[k] for k in ('other_category', 'below_thr', 'over_cap',
+                                           'empty_box') if counts[k]}
+        print_log(
+            f'{description}: {counts["kept"]} of {counts["entries"]} detections used'
+            + (f' (left out: {left_out})' if left_out else '')
+            + f'; {counts["images_without_box"]} of {len(data_list)} images have no box, '
+            'so no persons are predicted on them', logger='current')
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
         """One image and its persons; raises ValueError naming the bad annotation."""

@@ -117,30 +117,43 @@ class CocoKeypointMetric(BaseMetric):
         """Keep each image's predictions as numpy arrays."""
         for sample in data_samples:
             pred = sample['pred_instances']
-            self.results.append(
-                dict(
-                    img_id=int(sample['img_id']),
-                    bboxes=pred['bboxes'].cpu().numpy(),
-                    scores=pred['scores'].cpu().numpy(),
-                    keypoints=pred['keypoints'].cpu().numpy(),
-                    keypoint_scores=pred['keypoint_scores'].cpu().numpy()))
+            result = dict(
+                img_id=int(sample['img_id']),
+                bboxes=pred['bboxes'].cpu().numpy(),
+                scores=pred['scores'].cpu().numpy(),
+                keypoints=pred['keypoints'].cpu().numpy(),
+                keypoint_scores=pred['keypoint_scores'].cpu().numpy())
+            given = sample.get('person_boxes')
+            if given is not None:
+                # Box AP is that of the boxes the keypoint branch was given, as they were
+                # given (before rescoring and OKS-NMS change the persons' scores and number).
+                result.update(
+                    person_boxes=given['bboxes'].cpu().numpy(),
+                    person_box_scores=given['scores'].cpu().numpy(),
+                    person_boxes_source=sample.get('person_boxes_source', 'given person boxes'))
+            self.results.append(result)
 
     def results_to_coco(self, results: List[dict], category_id: int) -> Dict[str, List[dict]]:
-        """COCO results-format lists for 'keypoints' and 'bbox'."""
+        """COCO results-format lists for 'keypoints' and 'bbox' (the given person boxes
+        where the keypoint branch was given boxes)."""
         sigmas = self.dataset_meta.get('sigmas') if self.dataset_meta else None
         keypoint_dets, bbox_dets = [], []
         for res in results:
-            for box, score, kpts, kpt_scores in zip(res['bboxes'], res['scores'],
-                                                    res['keypoints'], res['keypoint_scores']):
+            boxes, box_scores = res.get('person_boxes'), res.get('person_box_scores')
+            if boxes is None:
+                boxes, box_scores = res['bboxes'], res['scores']
+            for box, score in zip(boxes, box_scores):
+                x1, y1, x2, y2 = (float(v) for v in box)
+                bbox_dets.append(
+                    dict(image_id=res['img_id'], category_id=category_id,
+                         bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
+            for score, kpts, kpt_scores in zip(res['scores'], res['keypoints'],
+                                               res['keypoint_scores']):
                 if sigmas is not None and len(kpts) != len(sigmas):
                     raise ValueError(
                         f'predictions have K={len(kpts)} keypoints but the dataset metainfo '
                         f'has {len(sigmas)} sigmas: model.roi_head.keypoint_head.num_keypoints '
                         'must equal the dataset K')
-                x1, y1, x2, y2 = (float(v) for v in box)
-                bbox_dets.append(
-                    dict(image_id=res['img_id'], category_id=category_id,
-                         bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
                 coco_kpts = np.concatenate([continuous_to_coco(kpts), kpt_scores[:, None]], axis=1)
                 keypoint_dets.append(
                     dict(image_id=res['img_id'], category_id=category_id,
@@ -184,6 +197,21 @@ class CocoKeypointMetric(BaseMetric):
                     json.dump(det_list, f)
                 logger.info(f'wrote {len(det_list)} {iou_type} results to {osp.abspath(path)}')
 
+        sources = sorted({res['person_boxes_source'] for res in results
+                          if 'person_boxes_source' in res})
+        if len(sources) > 1 or (sources and any('person_boxes_source' not in res
+                                                for res in results)):
+            raise RuntimeError(f'the results mix person boxes of different sources: {sources} '
+                               "and the detector's own")
+        protocol = (f'on {sources[0]}, not end to end' if sources else
+                    "end to end, on the detector's own person boxes")
+        if sources:
+            empty = sum(len(res['person_boxes']) == 0 for res in results)
+            logger.info(f'keypoint branch evaluated on {sources[0]}: '
+                        f'{sum(len(res["person_boxes"]) for res in results)} boxes, {empty} of '
+                        f'{len(results)} images without any; box AP below is that of these '
+                        'boxes')
+
         metrics = OrderedDict()
         for iou_type in self.iou_types:
             names = dict(keypoints=_KEYPOINT_STATS, keypoints_crowd=_CROWD_STATS,
@@ -195,8 +223,11 @@ class CocoKeypointMetric(BaseMetric):
                 metrics.update({key_prefix + n: 0.0 for n in names})
                 continue
             stats = self.run_cocoeval(coco_gt, det_list, iou_type)
-            logger.info(f'COCO {iou_type} evaluation:\n{stats["summary"]}')
+            logger.info(f'COCO {iou_type} evaluation ({protocol}):\n{stats["summary"]}')
             metrics.update({key_prefix + n: float(v) for n, v in zip(names, stats['stats'])})
+        if sources:
+            # Printed with the numbers, so that they are not mistaken for end-to-end ones.
+            metrics['person_boxes'] = sources[0]
         return metrics
 
     def run_cocoeval(self, coco_gt: COCO, det_list: List[dict], iou_type: str) -> dict:

@@ -1,11 +1,12 @@
 """The two-stage keypoint detector: mmdet's TwoStageDetector plus the flip test and a guard
 against non-finite losses."""
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmengine.logging import MessageHub, print_log
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from hrpose.registry import MODELS
@@ -23,6 +24,12 @@ class KeypointTwoStageDetector(TwoStageDetector):
     ``test_cfg.rcnn.flip_test=True``: the mirrored batch also goes through the backbone and
     neck, and its features reach the RoI head, which averages each person's heatmaps with
     those of its mirror image.
+
+    Given person boxes (data samples carrying ``person_boxes``, see
+    ``CocoKeypointDataset(person_boxes=...)`` and the inference API): the RPN and the box
+    branch are skipped and the keypoint branch runs on those boxes, with their scores, then
+    rescoring and OKS-NMS as configured: keypoint AP on ground-truth or detector boxes, the
+    protocols top-down methods report.
 
     In training, every loss term is checked before the backward pass. A NaN or Inf stops
     training with :class:`NonFiniteLossError` naming the iteration and the loss terms, before
@@ -85,14 +92,43 @@ class KeypointTwoStageDetector(TwoStageDetector):
             batch_data_samples: their data samples.
             rescale: return coordinates in the original images.
         """
+        given = [sample.get('person_boxes', None) is not None for sample in batch_data_samples]
+        if any(given) and not all(given):
+            raise ValueError(f'{sum(given)} of {len(given)} images of the batch carry given '
+                             'person boxes: give them for every image or for none')
         x = self.extract_feat(batch_inputs)
+        x_flipped = None
+        if (self.roi_head.test_cfg or {}).get('flip_test', False):
+            x_flipped = self.extract_feat(batch_inputs.flip(-1))
+        if all(given) and given:
+            # The protocol of top-down methods: no RPN, no box branch; the keypoint branch
+            # takes the given boxes with their scores.
+            batch_img_metas = [sample.metainfo for sample in batch_data_samples]
+            results_list = self.roi_head.predict_keypoints(
+                x, self.given_person_boxes(batch_data_samples), batch_img_metas, x_flipped,
+                rescale=rescale)
+            return self.add_pred_to_datasample(batch_data_samples, results_list)
         if batch_data_samples[0].get('proposals', None) is None:
             rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
         else:
             rpn_results_list = [sample.proposals for sample in batch_data_samples]
-        x_flipped = None
-        if (self.roi_head.test_cfg or {}).get('flip_test', False):
-            x_flipped = self.extract_feat(batch_inputs.flip(-1))
         results_list = self.roi_head.predict(
             x, rpn_results_list, batch_data_samples, rescale=rescale, x_flipped=x_flipped)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    @staticmethod
+    def given_person_boxes(batch_data_samples: SampleList) -> List[InstanceData]:
+        """Each image's ``person_boxes`` (original image pixels) as detections in the
+        coordinates of the network input: ``bboxes`` (N_i, 4) scaled by the image's
+        ``scale_factor``, ``scores`` (N_i,), ``labels`` (N_i,) zeros (person)."""
+        results_list = []
+        for sample in batch_data_samples:
+            given = sample.person_boxes
+            w_scale, h_scale = sample.metainfo['scale_factor']
+            boxes = given.bboxes.float() * given.bboxes.new_tensor(
+                [w_scale, h_scale, w_scale, h_scale], dtype=torch.float32)
+            results_list.append(
+                InstanceData(bboxes=boxes, scores=given.scores.float(),
+                             labels=torch.zeros(len(boxes), dtype=torch.long,
+                                                device=boxes.device)))
+        return results_list

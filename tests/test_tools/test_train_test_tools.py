@@ -87,9 +87,26 @@ def test_dist_train_runs_two_cpu_processes(tmp_path, synthetic_root):
     assert logged_iterations(work_dir) == [[1, 2]]  # logged once, by rank 0
 
 
+def shifted_ground_truth_detections(ann_file: str, out_file: str) -> str:
+    """A detection file: each ground-truth box shifted by 2 pixels, scores falling."""
+    with open(ann_file) as f:
+        annotations = json.load(f)['annotations']
+    detections = [dict(image_id=a['image_id'], category_id=1, score=1.0 - 0.01 * i,
+                       bbox=[a['bbox'][0] + 2, a['bbox'][1] + 2, *a['bbox'][2:]])
+                  for i, a in enumerate(annotations)]
+    with open(out_file, 'w') as f:
+        json.dump(detections, f)
+    return out_file
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize('protocol', [
+    'end to end',
+    # The detection-file protocol through the same path (10 s more per process count).
+    pytest.param('detection file', marks=pytest.mark.full),
+])
 def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
-        tmp_path, trained_run):
+        tmp_path, trained_run, protocol):
     """3 validation images over 2 processes: the sampler pads one rank with a repeat, which
     must not reach the metric (same predictions and AP as 1 process)."""
     from hrpose.datasets.synthetic import make_synthetic_coco
@@ -98,12 +115,17 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
     work_dir = trained_run
     # Keep every detection, so the untrained model still produces results to compare.
     options = [*synthetic_cfg_options(data_root), 'model.test_cfg.rcnn.score_thr=0.0']
+    given = []
+    if protocol == 'detection file':
+        given = ['--person-boxes', shifted_ground_truth_detections(
+            osp.join(data_root, 'annotations', 'person_keypoints_val.json'),
+            str(tmp_path / 'dets.json'))]
 
     outputs, aps = [], []
     for processes in (1, 2):
         out_file = str(tmp_path / f'preds_{processes}.pkl')
         test_args = [work_dir, '--work-dir', str(tmp_path / f'test_{processes}'), '--out',
-                     out_file, '--cfg-options', *options]
+                     out_file, *given, '--cfg-options', *options]
         if processes == 1:
             proc = run_tool([sys.executable, 'tools/test.py', TINY_POSE_CONFIG, *test_args])
         else:
@@ -130,3 +152,6 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
         assert (difference <= quarter_pixel + 1e-3).all(), (difference, quarter_pixel)
         assert (difference < 1e-3).float().mean() > 0.5  # most poses are identical
     assert aps[0] and aps[0] == aps[1]
+    if given:
+        assert "coco/person_boxes: person boxes of" in proc.stdout + proc.stderr
+        assert 0 < aps[0]['coco/bbox_mAP'] < 1  # the shifted boxes' own box AP

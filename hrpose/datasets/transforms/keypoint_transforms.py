@@ -5,7 +5,9 @@ continuous image coordinates and ``results['gt_keypoints_visible']`` (N, K) floa
 row per entry of ``gt_bboxes``.
 """
 import numpy as np
+import torch
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, RandomFlip, Resize
+from mmengine.structures import InstanceData
 
 from hrpose.registry import TRANSFORMS
 from hrpose.structures import mirror_keypoints
@@ -98,7 +100,12 @@ class KeypointRandomFlip(RandomFlip):
 @TRANSFORMS.register_module()
 class PackKeypointDetInputs(PackDetInputs):
     """mmdet's ``PackDetInputs`` that also packs ``keypoints`` and ``keypoints_visible``
-    into ``gt_instances`` (crowd instances go to ``ignored_instances``, as boxes do)."""
+    into ``gt_instances`` (crowd instances go to ``ignored_instances``, as boxes do).
+
+    Given person boxes (see ``CocoKeypointDataset(person_boxes=...)``) are packed as the
+    data sample's ``person_boxes`` (``bboxes`` (N, 4) in original image pixels, ``scores``
+    (N,)) with ``person_boxes_source`` in its metainfo.
+    """
 
     mapping_table = {
         **PackDetInputs.mapping_table,
@@ -113,3 +120,25 @@ class PackKeypointDetInputs(PackDetInputs):
         meta_keys = tuple(meta_keys) + tuple(
             k for k in self.keypoint_meta_keys if k not in meta_keys)
         super().__init__(meta_keys=meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        packed = super().transform(results)
+        if 'person_boxes' in results:
+            attach_person_boxes(packed['data_samples'], results['person_boxes'],
+                                results.get('person_box_scores'),
+                                results.get('person_boxes_source', 'given person boxes'))
+        return packed
+
+
+def attach_person_boxes(data_sample, boxes, scores=None, source: str = 'given person boxes'):
+    """Set ``data_sample.person_boxes``: the boxes (N, 4) x1 y1 x2 y2 in original image
+    pixels, and their scores (N,) (1 where none are given), whose persons the detector's
+    keypoint branch then takes instead of its own detections."""
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4)
+    scores = torch.ones(len(boxes)) if scores is None else torch.as_tensor(
+        np.asarray(scores, dtype=np.float32)).reshape(-1)
+    if len(scores) != len(boxes):
+        raise ValueError(f'person boxes: {len(boxes)} boxes but {len(scores)} scores')
+    data_sample.person_boxes = InstanceData(bboxes=boxes, scores=scores)
+    data_sample.set_metainfo(dict(person_boxes_source=source))
+    return data_sample
