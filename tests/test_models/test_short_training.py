@@ -38,8 +38,11 @@ def record_zero_level(monkeypatch):
 
 @pytest.mark.parametrize('codec, loss', [
     ('MSRAHeatmap', 'KeypointMSELoss'),
-    ('DARKHeatmap', 'KeypointMSELoss'),
-    ('UDPHeatmap', 'KeypointMSELoss'),
+    # DARK's targets are MSRA's Gaussians at unrounded centres, and UDP learns in the overfit
+    # run of `make test`: both short runs go to `make test-full` (the coordinate oracle checks
+    # their encoding and decoding in `make test`).
+    pytest.param('DARKHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
+    pytest.param('UDPHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
     ('UDPCombinedHeatmap', 'CombinedTargetMSELoss'),
 ])
 def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(

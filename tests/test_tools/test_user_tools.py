@@ -19,7 +19,7 @@ from mmengine.registry import init_default_scope
 
 from hrpose.apis import init_model
 from hrpose.registry import DATASETS
-from tests.helpers import TINY_POSE_CONFIG, run_script, run_tool, synthetic_cfg_options
+from tests.helpers import TINY_POSE_CONFIG, run_script, synthetic_cfg_options
 
 K = 17
 LEFT_SHOULDER, RIGHT_SHOULDER = 5, 6
@@ -67,8 +67,9 @@ def test_demo_on_one_coco_image_draws_keypoints_and_writes_json(tmp_path, shared
                                                                 random_checkpoint):
     image_path = osp.join(shared_data, 'coco', '000000000785.jpg')
     out_dir = str(tmp_path / 'out')
-    proc = run_tool(demo_args(image_path, random_checkpoint, out_dir, '--device', 'cpu'))
-    assert '1 image(s) drawn' in proc.stdout
+    printed = run_script(*demo_args(image_path, random_checkpoint, out_dir, '--device',
+                                    'cpu')[1:])
+    assert '1 image(s) drawn' in printed
 
     original = mmcv.imread(image_path)
     drawn = mmcv.imread(osp.join(out_dir, 'vis', '000000000785.jpg'))
@@ -91,8 +92,8 @@ def test_demo_on_one_coco_image_draws_keypoints_and_writes_json(tmp_path, shared
 def test_demo_on_the_coco_folder_writes_one_drawing_and_json_per_image(
         tmp_path, shared_data, random_checkpoint):
     out_dir = str(tmp_path / 'out')
-    run_tool(demo_args(osp.join(shared_data, 'coco'), random_checkpoint, out_dir,
-                       '--batch-size', '2'))
+    run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint, out_dir,
+                          '--batch-size', '2')[1:])
     images = sorted(osp.basename(p) for p in glob.glob(osp.join(shared_data, 'coco', '*.jpg')))
     assert len(images) == 4
     assert sorted(osp.basename(p) for p in glob.glob(osp.join(out_dir, 'vis', '*'))) == images
@@ -119,8 +120,8 @@ def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
     assert ok and num_frames > 0
 
     out_dir = str(tmp_path / 'out')
-    proc = run_tool(demo_args(video, random_checkpoint, out_dir, '--batch-size', '2'))
-    assert f'{num_frames} frames drawn' in proc.stdout
+    printed = run_script(*demo_args(video, random_checkpoint, out_dir, '--batch-size', '2')[1:])
+    assert f'{num_frames} frames drawn' in printed
 
     written = cv2.VideoCapture(osp.join(out_dir, 'posetrack18_000001.mp4'))
     frames = []
@@ -168,12 +169,10 @@ def test_browse_dataset_draws_a_flipped_left_keypoint_on_the_mirrored_side(
     flip_index = 3  # train pipeline: load, annotations, resize, flip, pack
     config = Config.fromfile(TINY_POSE_CONFIG)
     assert config.train_dataloader.dataset.pipeline[flip_index]['type'] == 'KeypointRandomFlip'
-    run_tool([
-        sys.executable, 'tools/analysis_tools/browse_dataset.py', TINY_POSE_CONFIG,
-        '--output-dir', out_dir, '--num', '1', '--cfg-options',
-        f'train_dataloader.dataset.pipeline.{flip_index}.prob=1.0',
-        *synthetic_cfg_options(synthetic_root)
-    ])
+    run_script(
+        'tools/analysis_tools/browse_dataset.py', TINY_POSE_CONFIG, '--output-dir', out_dir,
+        '--num', '1', '--cfg-options', f'train_dataloader.dataset.pipeline.{flip_index}.prob=1.0',
+        *synthetic_cfg_options(synthetic_root))
     drawings = glob.glob(osp.join(out_dir, '0000_*.png'))
     assert len(drawings) == 1
     drawn = mmcv.imread(drawings[0])  # BGR
@@ -293,12 +292,11 @@ def test_publish_model_keeps_weights_only_and_the_release_loads(tmp_path, traine
 
 @pytest.mark.slow
 def test_benchmark_reports_images_per_second(trained_run, synthetic_root):
-    proc = run_tool([
-        sys.executable, 'tools/analysis_tools/benchmark.py', TINY_POSE_CONFIG,
-        osp.join(trained_run, 'iter_4.pth'), '--num-images', '2', '--warmup', '1',
-        '--cfg-options', *synthetic_cfg_options(synthetic_root)
-    ])
-    line = [ln for ln in proc.stdout.splitlines() if 'after 1 warm-up' in ln]
+    printed = run_script(
+        'tools/analysis_tools/benchmark.py', TINY_POSE_CONFIG, osp.join(trained_run, 'iter_4.pth'),
+        '--num-images', '2', '--warmup', '1', '--cfg-options',
+        *synthetic_cfg_options(synthetic_root))
+    line = [ln for ln in printed.splitlines() if 'after 1 warm-up' in ln]
     assert len(line) == 1
     assert float(line[0].split(': ')[1].split(' ')[0]) > 0
 
@@ -366,3 +364,37 @@ def test_demo_batch_size_must_be_positive(tmp_path, shared_data, random_checkpoi
     printed = run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint,
                                     str(tmp_path), '--batch-size', size)[1:], expect_exit=2)
     assert 'must be a positive integer' in printed
+
+
+def test_demo_runs_the_keypoint_branch_on_the_boxes_of_a_detection_file(
+        tmp_path, shared_data, random_checkpoint):
+    """COCO's detection file names images by id, the number in COCO's file names: each
+    image gets exactly its detections above the threshold, with their scores."""
+    det_file = osp.join(shared_data, 'coco', 'test_coco_det_AP_H_56.json')
+    out_dir = str(tmp_path / 'out')
+    run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint, out_dir,
+                          '--person-boxes', det_file, '--person-box-score-thr', '0.5')[1:])
+    with open(det_file) as f:
+        detections = json.load(f)
+    for path in sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg'))):
+        name = osp.splitext(osp.basename(path))[0]
+        with open(osp.join(out_dir, 'predictions', f'{name}.json')) as f:
+            instances = json.load(f)['instances']
+        expected = sorted((d for d in detections
+                           if d['image_id'] == int(name) and d['score'] >= 0.5),
+                          key=lambda d: -d['score'])
+        assert len(instances) == len(expected) > 0
+        for instance, detection in zip(instances, expected):
+            x, y, w, h = detection['bbox']
+            np.testing.assert_allclose(instance['bbox'], [x, y, x + w, y + h], atol=1e-2)
+            assert instance['score'] == pytest.approx(detection['score'], abs=1e-4)  # 4 digits
+
+
+def test_demo_says_when_a_detection_file_names_none_of_its_images(
+        tmp_path, shared_data, random_checkpoint):
+    det_file = tmp_path / 'dets.json'
+    det_file.write_text(json.dumps([dict(image_id=1, bbox=[0, 0, 5, 5], score=1.0)]))
+    printed = run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint,
+                                    str(tmp_path / 'out'), '--person-boxes', str(det_file))[1:],
+                         expect_exit=1)
+    assert 'none of its 1 detections names one of the 4 input images' in printed
