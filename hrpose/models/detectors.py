@@ -81,6 +81,27 @@ class KeypointTwoStageDetector(TwoStageDetector):
         zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
         return zero, log_vars
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest network input side the neck takes: HRFPN average-pools its
+        stride-4 level by up to ``2 ** (num_outs - 1)`` (64 pixels for 5 levels)."""
+        return 4 * 2**(getattr(self.neck, 'num_outs', 1) - 1) if self.with_neck else 1
+
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """Backbone and neck features of (B, 3, H, W) inputs.
+
+        A batch narrower or lower than :attr:`min_input_size` (a very wide or tall image
+        resized to the configured scale, e.g. 4000x40 -> 1333x13) is padded at the right and
+        bottom up to it, as batches are padded: coordinates do not change, and HRFPN's
+        pooling does not fail on a map smaller than its kernel.
+        """
+        height, width = batch_inputs.shape[-2:]
+        min_size = self.min_input_size
+        if height < min_size or width < min_size:
+            batch_inputs = torch.nn.functional.pad(
+                batch_inputs, (0, max(0, min_size - width), 0, max(0, min_size - height)))
+        return super().extract_feat(batch_inputs)
+
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,

@@ -145,3 +145,28 @@ def test_inputs_it_would_get_wrong_are_refused_saying_what_is_accepted(model, ba
 def test_batch_size_must_be_positive(model, images):
     with pytest.raises(ValueError, match='batch_size must be a positive integer, got 0'):
         inference_keypoints(model, images, batch_size=0)
+
+
+@pytest.mark.parametrize('height, width', [(40, 4000), (4000, 40), (1, 1)])
+def test_very_wide_tall_or_tiny_images_are_padded_up_to_what_hrfpn_pools(model, height,
+                                                                         width):
+    """4000x40 resized to the tiny config's 320x256 is 320x3 (padded: 320x32): HRFPN pools
+    its stride-4 level by 16, which needs 64 input pixels on each side. The batch is padded
+    up to that (right and bottom), so the image is predicted like any other."""
+    assert model.min_input_size == 64
+    image = np.random.RandomState(0).randint(0, 256, (height, width, 3)).astype(np.uint8)
+    prediction = inference_keypoints(model, image)
+    check_prediction(prediction, height, width)
+
+
+def test_the_padding_to_the_smallest_input_leaves_a_large_image_unchanged(model, images):
+    """Only inputs below the limit are padded: the features of a normal batch are the same."""
+    batch = torch.zeros(1, 3, 64, 96)
+    with torch.no_grad():
+        direct = model.neck(model.backbone(batch))
+        through = model.extract_feat(batch)
+    for a, b in zip(direct, through):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        padded = model.extract_feat(torch.zeros(1, 3, 32, 96))
+    assert padded[0].shape[-2:] == (16, 24)  # the stride-4 level of a 64x96 input
