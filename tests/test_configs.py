@@ -87,7 +87,7 @@ def test_config_pipelines_model_and_evaluator_run_on_a_sample(path, shared_data,
     test_cfg = cfg.test_dataloader.dataset
     for transform in test_cfg.pipeline:
         if transform['type'] == 'KeypointResize' and max(transform['scale']) > 700:
-            transform['scale'] = (667, 400)  # the same transforms on a smaller image
+            transform['scale'] = (333, 200)  # the same transforms on a smaller image
     test_set = DATASETS.build(test_cfg)
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model).eval()
