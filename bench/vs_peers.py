@@ -46,6 +46,9 @@ HRPOSE_CONFIGS = {
 }
 BOX_ONLY_CONFIG = 'configs/_base_/models/faster-rcnn_hrnet-w32_hrfpn.py'
 NUM_KEYPOINTS = 17
+# Persons per training image: every ground-truth box is a positive proposal (mmdet adds
+# them to the proposals), so 64 of them give the 64 keypoint RoIs per image of the cap.
+TRAIN_PERSONS = 64
 # mmpose's td-hm_hrnet-w32_8xb64-210e_coco-256x192: input 256x192 (h x w), heatmaps 64x48.
 TOP_DOWN_INPUT = (192, 256)  # (w, h)
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
@@ -297,15 +300,16 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
     generator = torch.Generator().manual_seed(1)
     samples, images = [], []
     for _ in range(batch):
-        boxes = person_boxes(20, height, width, generator)
+        boxes = person_boxes(TRAIN_PERSONS, height, width, generator)
         x1y1, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None]
-        keypoints = x1y1 + torch.rand(20, NUM_KEYPOINTS, 2, generator=generator) * size
+        keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2,
+                                      generator=generator) * size
         sample = DetDataSample(metainfo=dict(
             img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
             pad_shape=(height, width), batch_input_shape=(height, width)))
         sample.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.zeros(20, dtype=torch.long), keypoints=keypoints,
-            keypoints_visible=torch.ones(20, NUM_KEYPOINTS))
+            bboxes=boxes, labels=torch.zeros(TRAIN_PERSONS, dtype=torch.long),
+            keypoints=keypoints, keypoints_visible=torch.ones(TRAIN_PERSONS, NUM_KEYPOINTS))
         sample.ignored_instances = InstanceData(bboxes=torch.zeros(0, 4),
                                                 labels=torch.zeros(0, dtype=torch.long))
         samples.append(sample)
@@ -347,14 +351,13 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
     for _ in range(repeats):
         for name, (model, optim) in models.items():
             results[name].append(timed(lambda: step(model, optim), device))
-    print(f'\nTraining step: batch {batch} of {width}x{height}, 20 persons per image, '
+    print(f'\nTraining step: batch {batch} of {width}x{height}, {TRAIN_PERSONS} persons per '
+          'image, '
           f'keypoint RoIs per image: {np.mean(keypoint_rois) / batch:.0f} (cap 64); median of '
           f'{repeats}')
-    base = None
     for name, runs in results.items():
         seconds = float(np.median([r['seconds'] for r in runs]))
         memory = float(np.median([r['memory_mb'] for r in runs]))
-        base = base or seconds
         print(f'  {name:40s} {seconds:7.3f} s/iteration  peak memory {memory:7.0f} MB')
     hrpose_s = float(np.median([r['seconds'] for r in results['hrpose W32']]))
     box_s = float(np.median([r['seconds'] for r in
