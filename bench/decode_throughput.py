@@ -227,6 +227,15 @@ def main() -> None:
             max(1, args.repeats // 2))
         print(f'{name:6s} {args.rois / t_torch:14.0f} {args.rois / t_numpy:14.0f} '
               f'{t_numpy / t_torch:8.1f}x')
+    # What MSRA's decoding is bound by: one read of every heatmap (a plain maximum), and
+    # the integer maximum search alone.
+    from hrpose.codecs.refinement import heatmap_argmax
+    t_read = time_call(lambda: heatmaps.amax(dim=(2, 3)), args.repeats, sync)
+    t_argmax = time_call(lambda: heatmap_argmax(heatmaps), args.repeats, sync)
+    t_msra = time_call(lambda: MSRAHeatmap().decode(heatmaps, rois), args.repeats, sync)
+    print(f'MSRA, per {args.rois} RoIs: one read of the heatmaps (plain max) '
+          f'{t_read * 1e3:.2f} ms, the maximum search {t_argmax * 1e3:.2f} ms, the whole '
+          f'decode {t_msra * 1e3:.2f} ms')
     print_border_bands()
 
 
