@@ -58,3 +58,23 @@ def test_left_and_right_keypoints_get_their_metainfo_colours():
     assert left_wrist_rgb != right_wrist_rgb
     np.testing.assert_allclose(drawn[55, 57], left_wrist_rgb, atol=40)
     np.testing.assert_allclose(drawn[55, 23], right_wrist_rgb, atol=40)
+
+
+def test_the_picture_is_blended_in_numpy_not_rendered_by_matplotlib():
+    """matplotlib resamples a picture in floating point when it renders it (a 6000x4000
+    photo peaked at 2.7 GB in get_image): the picture stays out of the figure, only what is
+    drawn is rendered, on a transparent canvas, then blended onto the picture."""
+    visualizer = KeypointLocalVisualizer(name='blend_test')
+    picture = np.random.RandomState(0).randint(0, 256, (60, 90, 3)).astype(np.uint8)
+    visualizer.set_image(picture)
+    assert len(visualizer.ax_save.images) == 0
+    # Untouched pixels come back exactly.
+    np.testing.assert_array_equal(visualizer.get_image(), picture)
+    visualizer.draw_circles(np.array([[30.0, 20.0]]), radius=np.array([6.0]),
+                            face_colors=[(255, 0, 0)], edge_colors=[(255, 0, 0)], alpha=1.0)
+    drawn = visualizer.get_image()
+    assert drawn.shape == picture.shape and drawn.dtype == np.uint8
+    np.testing.assert_array_equal(drawn[20, 30], (255, 0, 0))  # inside the opaque disc
+    far = np.ones(picture.shape[:2], dtype=bool)
+    far[10:31, 20:41] = False  # the disc and its anti-aliased edge
+    np.testing.assert_array_equal(drawn[far], picture[far])
