@@ -130,8 +130,16 @@ def timed(run: Callable[[], object], device: torch.device) -> Dict[str, float]:
 # ------------------------------------------------------------------------- the models
 
 
-def build_hrpose(config: str, device: torch.device):
+def unresized_sample(height: int, width: int):
+    """A data sample for an image given to the model at its own size (no resize, no
+    padding)."""
     from mmdet.structures import DetDataSample
+    return DetDataSample(metainfo=dict(
+        img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
+        pad_shape=(height, width), batch_input_shape=(height, width)))
+
+
+def build_hrpose(config: str, device: torch.device):
     from mmengine.registry import init_default_scope
 
     from hrpose.registry import MODELS
@@ -143,9 +151,7 @@ def build_hrpose(config: str, device: torch.device):
     def predictor(image: np.ndarray, boxes: torch.Tensor) -> Callable[[], object]:
         height, width = image.shape[:2]
         tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
-            pad_shape=(height, width), batch_input_shape=(height, width)))
+        sample = unresized_sample(height, width)
 
         def run():
             force_persons(model.roi_head, boxes.to(device))
@@ -165,15 +171,10 @@ def top_down_pose_network(device: torch.device) -> torch.nn.Module:
     """mmpose's top-down HRNet-W32 256x192: HRNet-W32 (stage 4 giving only its
     highest-resolution branch, 32 channels at stride 4) and a 1x1 convolution to K maps."""
     from mmdet.models.backbones import HRNet
-    extra = dict(
-        stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(4, ),
-                    num_channels=(64, )),
-        stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(4, 4),
-                    num_channels=(32, 64)),
-        stage3=dict(num_modules=4, num_branches=3, block='BASIC', num_blocks=(4, 4, 4),
-                    num_channels=(32, 64, 128)),
-        stage4=dict(num_modules=3, num_branches=4, block='BASIC', num_blocks=(4, 4, 4, 4),
-                    num_channels=(32, 64, 128, 256), multiscale_output=False))
+
+    # HRNet-W32's stages, as the box-only detector's (and hrpose's) config gives them.
+    extra = load_config(BOX_ONLY_CONFIG).model.backbone.extra.to_dict()
+    extra['stage4']['multiscale_output'] = False
 
     class TopDownHRNet(torch.nn.Module):
 
@@ -215,7 +216,6 @@ def build_top_down(device: torch.device):
     from mmengine.registry import init_default_scope
     import mmdet
     from mmdet.registry import MODELS as MMDET_MODELS
-    from mmdet.structures import DetDataSample
     init_default_scope('mmdet')
     config = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'faster_rcnn',
                       'faster-rcnn_r50_fpn_1x_coco.py')
@@ -227,9 +227,7 @@ def build_top_down(device: torch.device):
     def predictor(image: np.ndarray, boxes: torch.Tensor) -> Callable[[], object]:
         height, width = image.shape[:2]
         tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
-            pad_shape=(height, width), batch_input_shape=(height, width)))
+        sample = unresized_sample(height, width)
         person_boxes_np = boxes.numpy()
 
         def run():
@@ -290,7 +288,6 @@ def build_keypoint_rcnn(device: torch.device):
 def training_step_comparison(device: torch.device, height: int, width: int, batch: int,
                              repeats: int) -> None:
     """Seconds per iteration and peak memory, hrpose W32 against the box-only detector."""
-    from mmdet.structures import DetDataSample
     from mmengine.registry import init_default_scope
     from mmengine.structures import InstanceData
     from mmengine.optim import build_optim_wrapper
@@ -304,9 +301,7 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
         x1y1, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None]
         keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2,
                                       generator=generator) * size
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
-            pad_shape=(height, width), batch_input_shape=(height, width)))
+        sample = unresized_sample(height, width)
         sample.gt_instances = InstanceData(
             bboxes=boxes, labels=torch.zeros(TRAIN_PERSONS, dtype=torch.long),
             keypoints=keypoints, keypoints_visible=torch.ones(TRAIN_PERSONS, NUM_KEYPOINTS))

@@ -20,16 +20,10 @@ from mmengine.utils import ProgressBar
 from hrpose.apis import KeypointInferencer, inference_keypoints
 from hrpose.apis.inferencer import refuse_overwriting_inputs
 from hrpose.utils import register_all_modules
+from hrpose.utils.cli import positive_int
 from hrpose.utils.registry_errors import explain_unknown_types
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
-    return value
 
 
 def parse_args() -> argparse.Namespace:

@@ -20,6 +20,7 @@ from mmengine.runner import Runner
 
 from hrpose.engine import find_resumable_checkpoint
 from hrpose.utils import register_all_modules
+from hrpose.utils.cli import positive_int
 from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
 
@@ -52,13 +53,6 @@ def parse_args() -> argparse.Namespace:
         help='with a detection file: keep at most this many boxes per image, best first')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
-    return value
 
 
 def apply_person_boxes(cfg, args) -> None:

@@ -5,6 +5,7 @@ from typing import Dict, List, Tuple
 import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import scale_boxes
 from mmengine.logging import MessageHub, print_log
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -145,9 +146,7 @@ class KeypointTwoStageDetector(TwoStageDetector):
         results_list = []
         for sample in batch_data_samples:
             given = sample.person_boxes
-            w_scale, h_scale = sample.metainfo['scale_factor']
-            boxes = given.bboxes.float() * given.bboxes.new_tensor(
-                [w_scale, h_scale, w_scale, h_scale], dtype=torch.float32)
+            boxes = scale_boxes(given.bboxes.float(), sample.metainfo['scale_factor'])
             results_list.append(
                 InstanceData(bboxes=boxes, scores=given.scores.float(),
                              labels=torch.zeros(len(boxes), dtype=torch.long,

@@ -17,8 +17,8 @@ from hrpose.apis import inference_keypoints, init_model
 from hrpose.datasets.person_boxes import load_person_box_file
 from hrpose.evaluation import CocoKeypointMetric
 from tests.helpers import TINY_POSE_CONFIG
-from tests.test_models.test_coordinate_oracle import (SAMPLES, build_oracle,
-                                                      reachable_ground_truth)
+from tests.test_models.test_coordinate_oracle import (build_oracle, reachable_ground_truth,
+                                                      sample_dataset)
 
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
@@ -26,19 +26,8 @@ COCO_DETECTIONS = 'test_coco_det_AP_H_56.json'
 SCALE = (640, 427)
 
 
-def sample_dataset(shared_data, ann_file, **person_box_settings):
-    from hrpose.registry import DATASETS
-    folder, _, metainfo, _ = SAMPLES['coco']
-    return DATASETS.build(
-        dict(type='CocoKeypointDataset', data_root=osp.join(shared_data, folder),
-             ann_file=ann_file, data_prefix=dict(img=''), metainfo=dict(metainfo),
-             test_mode=True, **person_box_settings,
-             pipeline=[
-                 dict(type='LoadCheckedImage'),
-                 dict(type='KeypointResize', scale=SCALE, keep_ratio=True),
-                 dict(type='LoadKeypointAnnotations'),
-                 dict(type='PackKeypointDetInputs'),
-             ]))
+def coco_sample(shared_data, ann_file, **person_box_settings):
+    return sample_dataset(shared_data, 'coco', ann_file, SCALE, **person_box_settings)
 
 
 def evaluate(model, dataset, ann_file, before_predict=None):
@@ -74,7 +63,7 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
     model, state = build_oracle(codec, 17, flip_test, SCALE)
     ann_file = reachable_ground_truth(osp.join(shared_data, 'coco', 'test_coco.json'),
                                       model.roi_head.codec, str(tmp_path / 'gt.json'))
-    dataset = sample_dataset(shared_data, ann_file, person_boxes='gt')
+    dataset = coco_sample(shared_data, ann_file, person_boxes='gt')
 
     def box_branch_must_not_run(*args, **kwargs):
         raise AssertionError('the box branch ran on given person boxes')
@@ -115,7 +104,7 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
     all_labelled = str(tmp_path / 'all_labelled.json')
     with open(all_labelled, 'w') as f:
         json.dump(data, f)
-    metrics = evaluate(model, sample_dataset(shared_data, all_labelled, person_boxes='gt'),
+    metrics = evaluate(model, coco_sample(shared_data, all_labelled, person_boxes='gt'),
                        all_labelled, perfect_head_for)
     assert metrics['coco/bbox_mAP'] == pytest.approx(1.0)
     assert metrics['coco/kpt_AP'] == pytest.approx(1.0)
@@ -143,7 +132,7 @@ def test_detection_file_boxes_reach_the_keypoint_branch_and_their_box_ap_is_repo
     model.roi_head.predict_keypoints = recording
 
     # All boxes: the reported box AP is the file's own.
-    metrics = evaluate(model, sample_dataset(shared_data, ann_file, person_boxes=det_file),
+    metrics = evaluate(model, coco_sample(shared_data, ann_file, person_boxes=det_file),
                        ann_file)
     assert metrics['coco/person_boxes'] == f'person boxes of {det_file}'
     assert metrics['coco/bbox_mAP'] == pytest.approx(pycocotools_box_ap(ann_file, detections),
@@ -152,8 +141,8 @@ def test_detection_file_boxes_reach_the_keypoint_branch_and_their_box_ap_is_repo
     # Above a threshold: exactly those boxes, best first, in the resized image.
     threshold = 0.5
     seen.clear()
-    evaluate(model, sample_dataset(shared_data, ann_file, person_boxes=det_file,
-                                   person_box_score_thr=threshold), ann_file)
+    evaluate(model, coco_sample(shared_data, ann_file, person_boxes=det_file,
+                                person_box_score_thr=threshold), ann_file)
     assert sorted(img_id for img_id, *_ in seen) == sorted({d['image_id'] for d in detections})
     for img_id, (w_scale, h_scale), boxes, scores in seen:
         expected = sorted((d for d in detections
@@ -204,8 +193,8 @@ def test_bad_detection_files_are_named(tmp_path, content, message):
 
 def test_the_dataset_names_a_missing_detection_file(shared_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="person_boxes='no/such.json': no such file"):
-        sample_dataset(shared_data, osp.join(shared_data, 'coco', 'test_coco.json'),
-                       person_boxes='no/such.json')
+        coco_sample(shared_data, osp.join(shared_data, 'coco', 'test_coco.json'),
+                    person_boxes='no/such.json')
 
 
 def test_the_api_runs_the_keypoint_branch_on_given_boxes(shared_data):

@@ -131,12 +131,14 @@ def reachable_ground_truth(ann_file: str, codec, out_file: str) -> str:
     return out_file
 
 
-def sample_dataset(shared_data, sample, ann_file, scale):
+def sample_dataset(shared_data, sample, ann_file, scale, **dataset_options):
+    """The sample's test set, resized to ``scale``; ``dataset_options`` go to the dataset
+    (e.g. ``person_boxes``)."""
     folder, _, metainfo, _ = SAMPLES[sample]
     return DATASETS.build(
         dict(type='CocoKeypointDataset', data_root=osp.join(shared_data, folder),
              ann_file=ann_file, data_prefix=dict(img=''), metainfo=dict(metainfo),
-             test_mode=True,
+             test_mode=True, **dataset_options,
              pipeline=[
                  dict(type='LoadCheckedImage'),
                  dict(type='KeypointResize', scale=scale, keep_ratio=True),

@@ -172,22 +172,3 @@ def test_keypoint_rcnn_baseline_trains_and_evaluates(tmp_path, synthetic_root):
     assert printed_metrics(printed)['coco/bbox_mAP'] == pytest.approx(1.0)
     for name, value in pycocotools_metrics(ann_file, gt_prefix).items():
         assert printed_metrics(printed)[name] == pytest.approx(value, abs=1e-4), name
-
-    # The baseline's keypoint branch on the ground-truth boxes, as hrpose's can be: the two
-    # branches compared on identical boxes.
-    gt_prefix = str(tmp_path / 'on_gt')
-    printed = run_script('tools/test.py', config, str(tmp_path / 'work'), '--work-dir',
-                         str(tmp_path / 'test_gt'), '--person-boxes', 'gt', '--cfg-options',
-                         f'test_evaluator.outfile_prefix={gt_prefix}',
-                         *synthetic_cfg_options(synthetic_root))
-    assert 'coco/person_boxes: ground-truth person boxes' in printed
-    ann_file = osp.join(synthetic_root, 'annotations', 'person_keypoints_val.json')
-    with open(ann_file) as f:
-        labelled = [a for a in json.load(f)['annotations'] if a.get('num_keypoints', 0) > 0]
-    with open(gt_prefix + '.keypoints.json') as f:
-        poses = json.load(f)
-    assert sorted(p['image_id'] for p in poses) == sorted(a['image_id'] for a in labelled)
-    # Every person is labelled in the synthetic set: its ground-truth boxes have box AP 1.
-    assert printed_metrics(printed)['coco/bbox_mAP'] == pytest.approx(1.0)
-    for name, value in pycocotools_metrics(ann_file, gt_prefix).items():
-        assert printed_metrics(printed)[name] == pytest.approx(value, abs=1e-4), name
