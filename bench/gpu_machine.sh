@@ -14,6 +14,7 @@
 # It installs the wheels into BUILD_DIR/site, builds mmcv's ops with CUDA in place for the
 # visible GPU's architecture (BUILD_DIR/mmcv-2.1.0; a second run resumes an interrupted
 # build), then writes into OUT_DIR, one log per step:
+#   mmcv_probes.log     mmcv's version probes and a CUDA nms, each in its own process
 #   gpu_check_ops.log   mmcv's RoIAlign, nms and soft_nms on CUDA against the CPU
 #   decode.log          bench/decode_throughput.py on the GPU
 #   vs_peers.log        bench/vs_peers.py --device cuda (inference, memory, training step)
@@ -77,17 +78,28 @@ if ! ls "$MMCV_SRC"/mmcv/_ext*.so >/dev/null 2>&1; then
     grep -E -B2 -A6 'error:|Error ' "$OUT_DIR/mmcv_build.log" | tail -n 40
     exit 1
   }
-  find "$MMCV_SRC/build" -name .ninja_log -exec cp {} "$OUT_DIR/mmcv_ninja_log.txt" \;
 fi
-"$PY" -c 'import mmcv; from mmcv.ops import get_compiling_cuda_version as v; print("mmcv", mmcv.__version__, "ops built with CUDA", v())' 2>&1 | tee -a "$SUMMARY"
-
 cd "$REPO_ROOT"
-export PYTHONUNBUFFERED=1
-step gpu_check_ops "$PY" tools/analysis_tools/gpu_check.py --skip train dist inference
-step decode "$PY" bench/decode_throughput.py --device cuda --rois 1000 --repeats 20
-step vs_peers "$PY" bench/vs_peers.py --device cuda --repeats 10 --train-repeats 5
-step gpu_check_train "$PY" tools/analysis_tools/gpu_check.py --skip ops dist inference \
-  --iters "${TRAIN_ITERS:-100}" --work-dir "$BUILD_DIR/gpu_check"
-for name in gpu_check_ops decode vs_peers gpu_check_train; do
-  echo "===== $name"; tail -n 40 "$OUT_DIR/$name.log"
+export PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1  # a crash in compiled code still names its Python line
+# Each of mmcv's version probes alone, in its own process, so that a crash names its culprit.
+step mmcv_compiler "$PY" -c 'import torch; from mmcv.ops import get_compiler_version as v; print("mmcv ops compiler", v())'
+step mmcv_cuda_version "$PY" -c 'import torch; from mmcv.ops import get_compiling_cuda_version as v; print("mmcv ops CUDA", v())'
+step mmcv_cuda_kernels "$PY" -c 'from hrpose.utils.setup_env import mmcv_cuda_kernels_found as f; print("mmcv CUDA kernels run:", f())'
+for name in mmcv_compiler mmcv_cuda_version mmcv_cuda_kernels; do
+  { echo "===== $name"; cat "$OUT_DIR/$name.log"; } >>"$OUT_DIR/mmcv_probes.log"
+  tail -n 3 "$OUT_DIR/$name.log" | tee -a "$SUMMARY"
+  rm "$OUT_DIR/$name.log"
+done
+
+for what in ${STEPS:-gpu_check_ops decode vs_peers gpu_check_train}; do
+  case $what in
+    gpu_check_ops) step gpu_check_ops "$PY" tools/analysis_tools/gpu_check.py --skip train dist inference ;;
+    decode) step decode "$PY" bench/decode_throughput.py --device cuda --rois 1000 --repeats 20 ;;
+    vs_peers) step vs_peers "$PY" bench/vs_peers.py --device cuda --repeats 10 --train-repeats 5 ;;
+    gpu_check_train) step gpu_check_train "$PY" tools/analysis_tools/gpu_check.py \
+      --skip ops dist inference --iters "${TRAIN_ITERS:-100}" --work-dir "$BUILD_DIR/gpu_check" ;;
+    *) log "unknown step $what" ;;
+  esac
+  echo "===== $what"
+  grep -v -E 'SyntaxWarning|^  """' "$OUT_DIR/$what.log" | tail -n 30
 done

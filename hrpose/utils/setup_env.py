@@ -36,8 +36,28 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         set_default_scope('hrpose')
 
 
+def mmcv_cuda_kernels_found() -> bool:
+    """Whether mmcv's compiled ops hold CUDA kernels (needs a visible GPU).
+
+    Asked of the kernels themselves: one nms on a one-box CUDA tensor, which a CPU-only
+    build refuses with "implementation for device cuda:0 not found". mmcv's
+    ``get_compiling_cuda_version()`` is not asked: it killed the process (segmentation
+    fault) with mmcv 2.1.0 built against torch 2.11 and CUDA 13.0 on an H200, while the
+    kernels themselves ran.
+    """
+    from mmcv.ops import nms
+    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]], device='cuda')
+    try:
+        nms(box, torch.ones(1, device='cuda'), 0.5)
+    except RuntimeError as error:
+        if 'implementation for device' in str(error):
+            return False
+        raise
+    return True
+
+
 def check_mmcv_ops(cuda_available: Optional[bool] = None,
-                   compiled_cuda_version: Optional[str] = None) -> None:
+                   cuda_kernels_found: Optional[bool] = None) -> None:
     """Stop early when torch sees a GPU but mmcv's ops were built for the CPU only.
 
     Otherwise the first RPN NMS on a CUDA tensor fails deep in mmcv with "implementation for
@@ -51,10 +71,9 @@ def check_mmcv_ops(cuda_available: Optional[bool] = None,
         cuda_available = torch.cuda.is_available()
     if not cuda_available:
         return
-    if compiled_cuda_version is None:
-        from mmcv.ops import get_compiling_cuda_version
-        compiled_cuda_version = get_compiling_cuda_version()
-    if compiled_cuda_version == 'not available':
+    if cuda_kernels_found is None:
+        cuda_kernels_found = mmcv_cuda_kernels_found()
+    if not cuda_kernels_found:
         raise RuntimeError(
             'torch sees a GPU but mmcv 2.1.0 was built with CPU ops only, so its RoIAlign and '
             'NMS cannot run on CUDA tensors. Rebuild it with CUDA ops: on this machine '

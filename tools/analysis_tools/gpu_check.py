@@ -98,7 +98,7 @@ def soft_nms_linear_reference(boxes: np.ndarray, scores: np.ndarray, iou_thresho
 
 def check_ops(device: torch.device, seed: int = 0) -> List[Row]:
     """mmcv's ops on ``device`` against a second implementation."""
-    from mmcv.ops import RoIAlign, get_compiling_cuda_version, nms, soft_nms
+    from mmcv.ops import RoIAlign, nms, soft_nms
     generator = torch.Generator().manual_seed(seed)
     features = torch.randn(1, 16, 50, 40, generator=generator)
     rois = random_rois(64, (50, 40), generator)
@@ -107,8 +107,8 @@ def check_ops(device: torch.device, seed: int = 0) -> List[Row]:
     roi_align = RoIAlign((7, 6), spatial_scale=1.0, sampling_ratio=0, aligned=True)
     if device.type == 'cuda':
         reference_name = 'mmcv CPU'
-        compiled = get_compiling_cuda_version()
-        if compiled == 'not available':
+        from hrpose.utils.setup_env import mmcv_cuda_kernels_found
+        if not mmcv_cuda_kernels_found():
             return [Row('mmcv ops', 'FAILED', 'mmcv was built without CUDA ops: run '
                         "HRPOSE_MMCV_CUDA=1 make install on this machine")]
         pooled = roi_align(features.to(device), rois.to(device)).cpu()
