@@ -53,6 +53,23 @@ def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(
     assert 'dist_train.sh 1 vs 2 processes' in left_out
 
 
+def test_gpu_training_config_builds_its_iteration_loop(tmp_path):
+    """The GPU path trains W32, whose schedule is epoch-based: its loop must still build
+    (a merged train_cfg once handed max_epochs to IterBasedTrainLoop)."""
+    from mmengine.runner import IterBasedTrainLoop, Runner
+
+    from hrpose.datasets.synthetic import make_synthetic_coco
+    data_root = str(tmp_path / 'synthetic')
+    make_synthetic_coco(data_root, splits=dict(train=2), image_size=(64, 96), seed=0)
+    cfg = gpu_check.training_config(torch.device('cuda'), data_root, iters=5, amp=True)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.device = 'cpu'
+    runner = Runner.from_cfg(cfg)
+    loop = runner.build_train_loop(cfg.train_cfg)
+    assert isinstance(loop, IterBasedTrainLoop) and loop.max_iters == 5
+
+
 def test_ops_check_catches_a_wrong_kernel(monkeypatch):
     import mmcv.ops
     original = mmcv.ops.RoIAlign.forward

@@ -158,7 +158,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def training_config(device: torch.device, data_root: str, iters: int, amp: bool):
     """The config of the training check: W32 with AMP on a GPU, the tiny model on the CPU."""
-    from mmengine.config import Config
+    from mmengine.config import Config, ConfigDict
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     ann = lambda split: f'annotations/person_keypoints_{split}.json'  # noqa: E731
     options = {
@@ -168,12 +168,10 @@ def training_config(device: torch.device, data_root: str, iters: int, amp: bool)
         'train_dataloader.dataset.data_prefix.img': 'train/',
         'train_dataloader.num_workers': 2,
         'train_dataloader.persistent_workers': False,
-        'train_cfg': dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1),
         'val_dataloader': None, 'val_evaluator': None, 'val_cfg': None,
         'test_dataloader': None, 'test_evaluator': None, 'test_cfg': None,
         'param_scheduler': [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                                  end=max(1, iters // 10))],
-        'default_hooks.checkpoint': dict(type='CheckpointHook', interval=iters + 1),
         'default_hooks.logger': dict(type='LoggerHook', interval=max(1, iters // 10)),
         'log_processor': dict(by_epoch=False),
         'randomness': dict(seed=0),
@@ -183,6 +181,12 @@ def training_config(device: torch.device, data_root: str, iters: int, amp: bool)
         options['train_dataloader.dataset.filter_cfg'] = dict(filter_empty_gt=True,
                                                               min_size=32)
     cfg.merge_from_dict(options)
+    # Replaced, not merged: W32's schedule is epoch-based, and a merge would hand its
+    # max_epochs to the iteration loop (TypeError before the first iteration).
+    cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=iters,
+                               val_interval=iters + 1)
+    cfg.default_hooks.checkpoint = ConfigDict(type='CheckpointHook', interval=iters + 1,
+                                              by_epoch=False)
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
