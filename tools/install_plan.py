@@ -201,9 +201,21 @@ def probe(env: Dict[str, str]) -> MachineFacts:
 def installed_mmcv_variant() -> Optional[str]:
     """'cpu' or 'cuda' for the installed mmcv ops, None if mmcv or its ops do not import."""
     try:
-        from mmcv.ops import get_compiling_cuda_version, nms  # noqa: F401
+        import torch
+        from mmcv.ops import get_compiling_cuda_version, nms
     except Exception:
         return None
+    if torch.cuda.is_available():
+        # Ask the kernels (as hrpose.utils.setup_env does; hrpose may not be installed yet):
+        # get_compiling_cuda_version() killed the process with some CUDA builds of mmcv.
+        box = torch.tensor([[0.0, 0.0, 10.0, 10.0]], device='cuda')
+        try:
+            nms(box, torch.ones(1, device='cuda'), 0.5)
+        except RuntimeError as error:
+            if 'implementation for device' in str(error):
+                return 'cpu'
+            raise
+        return 'cuda'
     return 'cpu' if get_compiling_cuda_version() == 'not available' else 'cuda'
 
 

@@ -113,3 +113,53 @@ def test_cpu_only_mmcv_with_a_visible_gpu_stops_before_the_model_is_built():
     check_mmcv_ops(cuda_available=True, cuda_kernels_found=True)
     check_mmcv_ops(cuda_available=False, cuda_kernels_found=False)
     check_mmcv_ops()  # this machine: whatever it is, the installed mmcv serves it
+
+
+@pytest.fixture
+def pretend_gpu(monkeypatch):
+    """torch sees a GPU, tensors asked for on 'cuda' are made on the CPU, and mmcv's version
+    probe must not be called (it crashed the process with some CUDA builds); returns a
+    setter for what mmcv's nms does."""
+    import mmcv.ops
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    for name in ('tensor', 'ones'):
+        make = getattr(torch, name)
+        monkeypatch.setattr(torch, name, lambda *a, _make=make, device=None, **k: _make(*a, **k))
+
+    def version_probe():
+        raise AssertionError('get_compiling_cuda_version() was called')
+
+    monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', version_probe)
+
+    def set_nms(error=None):
+        def nms(boxes, scores, iou_threshold):
+            if error:
+                raise RuntimeError(error)
+            return boxes, torch.zeros(len(boxes), dtype=torch.long)
+        monkeypatch.setattr(mmcv.ops, 'nms', nms)
+
+    return set_nms
+
+
+@pytest.mark.parametrize('nms_error, variant', [
+    (None, 'cuda'), ('nms_impl: implementation for device cuda:0 not found.', 'cpu')])
+def test_with_a_gpu_the_kernels_are_asked_which_ops_mmcv_has(pretend_gpu, nms_error, variant):
+    from hrpose.utils.setup_env import mmcv_cuda_kernels_found
+    pretend_gpu(nms_error)
+    assert planner.installed_mmcv_variant() == variant
+    assert mmcv_cuda_kernels_found() == (variant == 'cuda')
+    if variant == 'cpu':
+        with pytest.raises(RuntimeError, match='HRPOSE_MMCV_CUDA=1'):
+            check_mmcv_ops()
+    else:
+        check_mmcv_ops()
+
+
+def test_another_cuda_error_of_the_kernel_probe_is_not_taken_for_cpu_ops(pretend_gpu):
+    from hrpose.utils.setup_env import mmcv_cuda_kernels_found
+    pretend_gpu('CUDA error: an illegal memory access was encountered')
+    with pytest.raises(RuntimeError, match='illegal memory access'):
+        mmcv_cuda_kernels_found()
+    with pytest.raises(RuntimeError, match='illegal memory access'):
+        planner.installed_mmcv_variant()
