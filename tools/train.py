@@ -17,6 +17,7 @@ from hrpose.engine import find_resumable_checkpoint, remove_stale_temporaries
 from hrpose.utils import register_all_modules
 from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
+from hrpose.utils.setup_env import finish_distributed
 
 from common_args import add_common_args, apply_common_args, parse_common_args  # tools/
 
@@ -84,6 +85,7 @@ def main() -> None:
                   f'{cfg.work_dir}')
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

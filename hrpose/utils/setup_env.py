@@ -113,3 +113,15 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
                 f'--launcher pytorch needs the environment variables {missing}; start the '
                 'job with tools/dist_train.sh (torchrun) rather than python directly.')
         torch_dist.init_process_group(backend='gloo')
+
+
+def finish_distributed() -> None:
+    """Destroy the default process group at the end of a successful run.
+
+    Left to interpreter shutdown, gloo's worker threads can abort a finished process
+    (SIGABRT, "terminate called without an active exception"): the launcher then reports a
+    failed run whose checkpoints and results are all written. Not called after an error,
+    where other ranks may still wait in a collective and the call could hang.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
