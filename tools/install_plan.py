@@ -20,6 +20,7 @@ Rules (see the README, "GPU clusters"):
 * The variant names the wheel cache and the install stamp: ``cpu`` or e.g.
   ``cu130-sm80.90``, so a CPU-only build is never taken for a CUDA one.
 """
+import importlib.util
 import os
 import re
 import shutil
@@ -198,24 +199,28 @@ def probe(env: Dict[str, str]) -> MachineFacts:
                         nvcc_version(nvcc) if nvcc else '')
 
 
+def load_mmcv_kernels_probe():
+    """hrpose/utils/mmcv_kernels.py, loaded by its path: the hrpose package may not be
+    installed yet, and importing it would check its other dependencies first."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'hrpose', 'utils', 'mmcv_kernels.py')
+    spec = importlib.util.spec_from_file_location('hrpose_mmcv_kernels', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def installed_mmcv_variant() -> Optional[str]:
     """'cpu' or 'cuda' for the installed mmcv ops, None if mmcv or its ops do not import."""
     try:
         import torch
-        from mmcv.ops import get_compiling_cuda_version, nms
+        from mmcv.ops import get_compiling_cuda_version
     except Exception:
         return None
     if torch.cuda.is_available():
-        # Ask the kernels (as hrpose.utils.setup_env does; hrpose may not be installed yet):
-        # get_compiling_cuda_version() killed the process with some CUDA builds of mmcv.
-        box = torch.tensor([[0.0, 0.0, 10.0, 10.0]], device='cuda')
-        try:
-            nms(box, torch.ones(1, device='cuda'), 0.5)
-        except RuntimeError as error:
-            if 'implementation for device' in str(error):
-                return 'cpu'
-            raise
-        return 'cuda'
+        # Asked of the kernels, as the tools' start-up check does: get_compiling_cuda_version()
+        # killed the process with some CUDA builds of mmcv.
+        return 'cuda' if load_mmcv_kernels_probe().mmcv_cuda_kernels_found() else 'cpu'
     return 'cpu' if get_compiling_cuda_version() == 'not available' else 'cuda'
 
 

@@ -10,11 +10,10 @@ import mmcv
 import numpy as np
 from mmengine.utils import ProgressBar
 
+from hrpose.datasets.person_boxes import person_boxes_for_images
 from hrpose.datasets.transforms import LoadCheckedImage
 from hrpose.structures import coco_to_continuous
 from hrpose.visualization import KeypointLocalVisualizer
-from hrpose.datasets.person_boxes import person_boxes_for_images
-
 from .inference import (ImageInput, is_single_image, as_model_input, inference_keypoints,
                         init_model)
 

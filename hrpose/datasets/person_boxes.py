@@ -120,12 +120,10 @@ def load_person_box_file_entries(entries: list, path: str, image_ids: Iterable[i
         if max_per_img is not None and len(found) > max_per_img:
             counts['over_cap'] += len(found) - max_per_img
             found = found[:max_per_img]
-        boxes = np.zeros((len(found), 4), dtype=np.float32)
-        scores = np.zeros(len(found), dtype=np.float32)
-        for i, (score, (x, y, w, h)) in enumerate(found):
-            boxes[i] = (x, y, x + w, y + h)
-            scores[i] = score
-        boxes_per_image[image_id] = (boxes, scores)
+        boxes = np.array([box for _, box in found], dtype=np.float64).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x1, y1, x2, y2
+        scores = np.array([score for score, _ in found], dtype=np.float32)
+        boxes_per_image[image_id] = (boxes.astype(np.float32), scores)
         counts['kept'] += len(found)
         counts['images_without_box'] += int(len(found) == 0)
     return boxes_per_image, counts

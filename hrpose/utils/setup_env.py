@@ -6,6 +6,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
+from hrpose.utils.mmcv_kernels import mmcv_cuda_kernels_found
+
 
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Register hrpose's modules and prepare mmengine to load its checkpoints.
@@ -34,26 +36,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     if init_default_scope:
         from mmengine.registry import init_default_scope as set_default_scope
         set_default_scope('hrpose')
-
-
-def mmcv_cuda_kernels_found() -> bool:
-    """Whether mmcv's compiled ops hold CUDA kernels (needs a visible GPU).
-
-    Asked of the kernels themselves: one nms on a one-box CUDA tensor, which a CPU-only
-    build refuses with "implementation for device cuda:0 not found". mmcv's
-    ``get_compiling_cuda_version()`` is not asked: it killed the process (segmentation
-    fault) with mmcv 2.1.0 built against torch 2.11 and CUDA 13.0 on an H200, while the
-    kernels themselves ran.
-    """
-    from mmcv.ops import nms
-    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]], device='cuda')
-    try:
-        nms(box, torch.ones(1, device='cuda'), 0.5)
-    except RuntimeError as error:
-        if 'implementation for device' in str(error):
-            return False
-        raise
-    return True
 
 
 def check_mmcv_ops(cuda_available: Optional[bool] = None,

@@ -15,3 +15,11 @@ def test_finish_distributed_destroys_the_process_group_and_is_harmless_without_o
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_the_kernel_probe_reads_mmcvs_own_refusal():
+    """mmcv itself as the reference: its CPU kernels run, and on the meta device, for which
+    no mmcv build has kernels, its registry refuses with the message the probe reads."""
+    from hrpose.utils.mmcv_kernels import mmcv_cuda_kernels_found
+    assert mmcv_cuda_kernels_found('cpu') is True
+    assert mmcv_cuda_kernels_found('meta') is False
