@@ -1,10 +1,12 @@
 """Command-line options shared by tools/train.py and tools/test.py."""
 import argparse
+import logging
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 
-from hrpose.utils.setup_env import check_mmcv_ops, prepare_distributed
+from hrpose.utils.setup_env import check_mmcv_ops, finish_distributed, prepare_distributed
 
 
 def apply_common_args(cfg: Config, args) -> None:
@@ -56,3 +58,20 @@ def parse_common_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def end_run() -> None:
+    """End a successful train or test run. A distributed one meets the other ranks, destroys
+    its process group and leaves at once with status 0, its logs and streams flushed.
+
+    Left to the interpreter's teardown, a finished rank sometimes aborted (SIGABRT,
+    "terminate called without an active exception", after its last Python frame) even with
+    the process group destroyed, and the launcher reported a failed run whose checkpoints
+    and results were all written: 3 of 4 runs of the whole test suite on 2026-11-26 on a
+    2-core machine, never the test alone.
+    """
+    if finish_distributed():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

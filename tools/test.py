@@ -23,9 +23,8 @@ from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
 from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
-from hrpose.utils.setup_env import finish_distributed
 
-from common_args import add_common_args, apply_common_args, parse_common_args  # tools/
+from common_args import add_common_args, apply_common_args, end_run, parse_common_args  # tools/
 
 
 def parse_args() -> argparse.Namespace:
@@ -109,7 +108,7 @@ def main() -> None:
     with explain_unknown_types():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.test()
-    finish_distributed()
+    end_run()
 
 
 if __name__ == '__main__':

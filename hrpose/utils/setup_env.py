@@ -97,13 +97,15 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
         torch_dist.init_process_group(backend='gloo')
 
 
-def finish_distributed() -> None:
-    """Destroy the default process group at the end of a successful run.
+def finish_distributed() -> bool:
+    """Meet the other ranks and destroy the default process group at the end of a
+    successful run; True if there was one.
 
-    Left to interpreter shutdown, gloo's worker threads can abort a finished process
-    (SIGABRT, "terminate called without an active exception"): the launcher then reports a
-    failed run whose checkpoints and results are all written. Not called after an error,
-    where other ranks may still wait in a collective and the call could hang.
+    Not called after an error, where other ranks may still wait in a collective and the call
+    could hang.
     """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return False
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
+    return True
