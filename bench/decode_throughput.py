@@ -4,85 +4,27 @@
 
 Decodes R RoIs x 17 keypoints x 64x48 heatmaps with MSRA, DARK and UDP and prints RoIs per
 second for hrpose's batched torch decoding and for a per-instance numpy transcription of
-the papers' formulas, written the way published top-down code decodes (a Python loop over
-instances and keypoints). The numpy functions here are also the reference of the tests.
-It then prints the refinement error by distance from the heatmap border (0-3, 3-5, 5-7 and
-more than 7 heatmap pixels) for hrpose and for the reference on the same heatmaps.
+mmpose's decoding (tests/reference/mmpose_codecs.py, a Python loop over instances and
+keypoints, as published top-down code decodes). It then prints the refinement error by
+distance from the heatmap border (0-3, 3-5, 5-7 and more than 7 heatmap pixels) for hrpose
+and for that reference on the same heatmaps, and for UDP with DARK's refinement.
 """
 import argparse
 import os.path as osp
 import sys
 import time
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap  # noqa: E402
+from tests.reference import mmpose_codecs  # noqa: E402
 
 
-def quarter_refine_numpy(heatmap: np.ndarray) -> np.ndarray:
-    """MSRA on one (H, W) heatmap: argmax + quarter pixel toward the higher neighbour."""
-    H, W = heatmap.shape
-    y, x = np.unravel_index(np.argmax(heatmap), (H, W))
-    point = np.array([x, y], dtype=np.float64)
-    if 0 < x < W - 1:
-        point[0] += 0.25 * np.sign(heatmap[y, x + 1] - heatmap[y, x - 1])
-    if 0 < y < H - 1:
-        point[1] += 0.25 * np.sign(heatmap[y + 1, x] - heatmap[y - 1, x])
-    return point
-
-
-def dark_gaussian_blur_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
-    """DARK's published modulation of one (H, W) heatmap: pad with zeros by the kernel's
-    half width, blur (OpenCV, sigma from the size), crop, rescale to the original maximum."""
-    border = (kernel_size - 1) // 2
-    H, W = heatmap.shape
-    original_max = heatmap.max()
-    padded = np.zeros((H + 2 * border, W + 2 * border), dtype=np.float32)
-    padded[border:-border, border:-border] = heatmap
-    blurred = cv2.GaussianBlur(padded, (kernel_size, kernel_size), 0)
-    blurred = blurred[border:-border, border:-border]
-    return blurred * (original_max / blurred.max())
-
-
-def dark_refine_numpy(heatmap: np.ndarray, kernel_size: int = 11) -> np.ndarray:
-    """DARK on one (H, W) heatmap: blur, log, Taylor step. Returns (x, y) pixel indices."""
-    H, W = heatmap.shape
-    y, x = np.unravel_index(np.argmax(heatmap), (H, W))
-    hm = np.log(np.maximum(dark_gaussian_blur_numpy(heatmap, kernel_size), 1e-10))
-    point = np.array([x, y], dtype=np.float64)
-    if 1 < x < W - 2 and 1 < y < H - 2:
-        dx = 0.5 * (hm[y, x + 1] - hm[y, x - 1])
-        dy = 0.5 * (hm[y + 1, x] - hm[y - 1, x])
-        dxx = 0.25 * (hm[y, x + 2] - 2 * hm[y, x] + hm[y, x - 2])
-        dyy = 0.25 * (hm[y + 2, x] - 2 * hm[y, x] + hm[y - 2, x])
-        dxy = 0.25 * (hm[y + 1, x + 1] - hm[y - 1, x + 1] - hm[y + 1, x - 1] +
-                      hm[y - 1, x - 1])
-        hessian = np.array([[dxx, dxy], [dxy, dyy]], dtype=np.float64)
-        if abs(np.linalg.det(hessian)) > 1e-12:
-            point -= np.linalg.inv(hessian) @ np.array([dx, dy], dtype=np.float64)
-    return point
-
-
-def udp_combined_heatmap_coords_numpy(maps: np.ndarray, radius: float,
-                                      kernel_size: int = 11) -> np.ndarray:
-    """UDP's combined maps of one instance (3K, H, W) -> heatmap coordinates (K, 2), as
-    mmpose decodes them: each classification map blurred with a (2k + 1) kernel (OpenCV's
-    default border), its argmax, plus the x/y offset maps there times the radius."""
-    K = maps.shape[0] // 3
-    points = np.zeros((K, 2))
-    for k in range(K):
-        classes = cv2.GaussianBlur(maps[3 * k].astype(np.float32),
-                                   (2 * kernel_size + 1, 2 * kernel_size + 1), 0)
-        y, x = np.unravel_index(np.argmax(classes), classes.shape)
-        points[k] = [x + maps[3 * k + 1, y, x] * radius, y + maps[3 * k + 2, y, x] * radius]
-    return points
-
-
-def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, refine, unbiased: bool) -> np.ndarray:
-    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image.
+def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, decode, unbiased: bool) -> np.ndarray:
+    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image, with
+    mmpose's heatmap decoding ``decode`` and hrpose's RoI transform.
 
     ``unbiased``: UDP's transform (RoI edges on the first and last pixel centres) instead of
     pixel j spanning [j, j + 1) of the RoI's W bins.
@@ -90,26 +32,22 @@ def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, refine, unbiased: bool) 
     K, H, W = heatmaps.shape
     size = np.array([W, H], dtype=np.float64)
     extent = roi[2:] - roi[:2]
-    keypoints = np.zeros((K, 2))
-    for k in range(K):
-        point = refine(heatmaps[k])
-        if unbiased:
-            keypoints[k] = roi[:2] + point * extent / (size - 1)
-        else:
-            keypoints[k] = roi[:2] + (point + 0.5) * extent / size
-    return keypoints
+    points, _ = decode(heatmaps)
+    if unbiased:
+        return roi[:2] + points * extent / (size - 1)
+    return roi[:2] + (points + 0.5) * extent / size
 
 
 def msra_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, quarter_refine_numpy, unbiased=False)
+    return decode_numpy(heatmaps, roi, mmpose_codecs.msra_decode, unbiased=False)
 
 
 def dark_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, dark_refine_numpy, unbiased=False)
+    return decode_numpy(heatmaps, roi, mmpose_codecs.dark_decode, unbiased=False)
 
 
 def udp_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, dark_refine_numpy, unbiased=True)
+    return decode_numpy(heatmaps, roi, mmpose_codecs.udp_decode, unbiased=True)
 
 
 CODECS = {
@@ -142,8 +80,9 @@ def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0
     """Refinement error by distance from the heatmap border, hrpose against the reference.
 
     Gaussians of ``sigma`` at random sub-pixel points of a 64x48 heatmap with light uniform
-    noise; each codec's heatmap-space decoding (the part before the RoI transform, shared
-    by DARK and UDP) against the per-instance numpy reference on the same heatmaps.
+    noise; each codec's heatmap-space decoding (the part before the RoI transform) against
+    mmpose's on the same heatmaps (``udp-dark``: hrpose's UDP with DARK's refinement,
+    against mmpose's UDP).
 
     Returns:
         dict: ``{codec: {band: (hrpose mean error, reference mean error, count)}}`` in
@@ -160,12 +99,14 @@ def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0
     distance = torch.minimum(torch.minimum(x, y), torch.minimum(W - 1 - x, H - 1 - y))
     numpy_maps = heatmaps.numpy()
     results = {}
-    for name, codec, refine in (('msra', MSRAHeatmap(), quarter_refine_numpy),
-                                ('dark', DARKHeatmap(), dark_refine_numpy),
-                                ('udp', UDPHeatmap(), dark_refine_numpy)):
+    for name, codec, decode in (('msra', MSRAHeatmap(), mmpose_codecs.msra_decode),
+                                ('dark', DARKHeatmap(), mmpose_codecs.dark_decode),
+                                ('udp', UDPHeatmap(), mmpose_codecs.udp_decode),
+                                ('udp-dark', UDPHeatmap(refinement='dark'),
+                                 mmpose_codecs.udp_decode)):
         ours, _ = codec.decode_heatmap_coords(heatmaps)
         ours_error = (ours[:, 0] - points[:, 0]).norm(dim=-1)
-        reference = torch.from_numpy(np.stack([refine(m[0]) for m in numpy_maps])).float()
+        reference = torch.from_numpy(np.stack([decode(m)[0][0] for m in numpy_maps])).float()
         reference_error = (reference - points[:, 0]).norm(dim=-1)
         bands = {}
         for low, high in BORDER_BANDS:
@@ -178,8 +119,9 @@ def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0
 
 def print_border_bands(seed: int = 0) -> None:
     print('\nmean refinement error (heatmap pixels) by distance from the border, Gaussians of '
-          'sigma 2 at random sub-pixel points, 64x48, noise 0.01; reference: DARK\'s '
-          'published zero-padded blur (MSRA: its quarter shift)')
+          'sigma 2 at random sub-pixel points, 64x48, noise 0.01; reference: mmpose\'s '
+          'decoding of the same codec (udp-dark: hrpose UDP with DARK\'s refinement against '
+          'mmpose\'s UDP)')
     results = border_band_errors(seed)
     labels = [f'{low:g}-{high:g} px' if high != float('inf') else f'> {low:g} px'
               for low, high in BORDER_BANDS]

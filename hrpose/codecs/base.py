@@ -17,6 +17,7 @@ Under both maps a horizontal flip of the image and of the RoI is ``p -> W - 1 - 
 heatmap, so flipping heatmaps back (:meth:`flip_back`) needs no pixel shift.
 """
 import inspect
+import math
 from typing import Sequence, Tuple
 
 import torch
@@ -33,7 +34,7 @@ def check_pairs(keypoints: Tensor, rois: Tensor) -> None:
 
 def gaussian_heatmaps(centres: Tensor, heatmap_size: Tuple[int, int], sigma: float) -> Tensor:
     """Unit-peak Gaussians (R, K, H, W) of standard deviation ``sigma`` heatmap pixels at
-    ``centres`` (R, K, 2), heatmap coordinates."""
+    ``centres`` (R, K, 2), heatmap coordinates, over the whole heatmap (DARK's targets)."""
     W, H = heatmap_size
     xs = torch.arange(W, dtype=centres.dtype, device=centres.device)
     ys = torch.arange(H, dtype=centres.dtype, device=centres.device)
@@ -41,6 +42,64 @@ def gaussian_heatmaps(centres: Tensor, heatmap_size: Tuple[int, int], sigma: flo
     gx = torch.exp(-(xs - centres[..., 0:1])**2 / (2 * sigma**2))  # (R, K, W)
     gy = torch.exp(-(ys - centres[..., 1:2])**2 / (2 * sigma**2))  # (R, K, H)
     return gy[..., :, None] * gx[..., None, :]
+
+
+def windowed_gaussian_heatmaps(coords: Tensor, heatmap_size: Tuple[int, int], sigma: float,
+                               subpixel: bool) -> Tensor:
+    """Gaussians cut to a square window of ``3 sigma`` around the rounded keypoint, as
+    mmpose's MSRA (``subpixel=False``: peak on the rounded keypoint) and UDP
+    (``subpixel=True``: peak on the exact keypoint) targets are drawn.
+
+    The rounded keypoint is ``trunc(p + 0.5)`` and the window's first pixel
+    ``trunc(centre - 3 sigma)``: numpy's ``astype(int64)``, which rounds toward zero, so
+    a keypoint left of or above the heatmap is placed as mmpose places it.
+
+    Args:
+        coords: (R, K, 2) heatmap coordinates.
+        heatmap_size: (W, H).
+        sigma: standard deviation in heatmap pixels.
+        subpixel: centre the Gaussian on the exact keypoint.
+
+    Returns:
+        Tensor: (R, K, H, W).
+    """
+    radius = 3 * sigma
+    patch_size = 2 * radius + 1
+    patch_len = math.ceil(patch_size)  # np.arange(0, patch_size) has this many points
+    centre = torch.trunc(coords + 0.5)
+    first = torch.trunc(centre - radius)  # window pixel j holds patch point j - first
+    last = torch.trunc(centre + radius + 1)  # exclusive
+    # The patch's peak: its middle point, moved by the rounding for UDP.
+    peak = math.floor(patch_size / 2) + ((coords - centre) if subpixel else
+                                         torch.zeros_like(coords))
+    axes = []
+    for axis, size in enumerate(heatmap_size):
+        grid = torch.arange(size, dtype=coords.dtype, device=coords.device)
+        offset = grid - first[..., axis:axis + 1]  # (R, K, size) patch point of each pixel
+        inside = ((grid >= first[..., axis:axis + 1]) & (grid < last[..., axis:axis + 1]) &
+                  (offset < patch_len))
+        value = torch.exp(-(offset - peak[..., axis:axis + 1])**2 / (2 * sigma**2))
+        axes.append(value * inside.to(coords.dtype))
+    gx, gy = axes
+    return gy[..., :, None] * gx[..., None, :]
+
+
+def gaussian_target_weights(coords: Tensor, keypoints_visible: Tensor,
+                            heatmap_size: Tuple[int, int], sigma: float,
+                            rounded: bool) -> Tensor:
+    """(R, K) weights as mmpose gives them: 1 for a labelled keypoint (visibility >= 0.5)
+    whose 3-sigma box ``[p - 3 sigma, p + 3 sigma + 1)`` reaches the heatmap, else 0, with
+    ``p`` rounded as the window of :func:`windowed_gaussian_heatmaps` (``rounded``, MSRA
+    and UDP) or exact (DARK)."""
+    radius = 3 * sigma
+    if rounded:
+        centre = torch.trunc(coords + 0.5)
+        low, high = torch.trunc(centre - radius), torch.trunc(centre + radius + 1)
+    else:
+        low, high = coords - radius, coords + radius + 1
+    size = coords.new_tensor(heatmap_size)
+    reaches = ((low < size) & (high >= 0)).all(dim=-1)
+    return ((keypoints_visible >= 0.5) & reaches).to(coords.dtype)
 
 
 class BaseHeatmapCodec:

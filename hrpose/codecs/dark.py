@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
-from .base import BaseHeatmapCodec, gaussian_heatmaps
+from .base import BaseHeatmapCodec, gaussian_heatmaps, gaussian_target_weights
 from .refinement import dark_offset, heatmap_argmax
 
 
@@ -32,9 +32,11 @@ class DARKHeatmap(BaseHeatmapCodec):
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, K, H, W) with a unit-peak Gaussian at each keypoint's exact heatmap
-        coordinates, and weights (R, K)."""
+        coordinates over the whole heatmap, and weights (R, K) (1: labelled, its 3-sigma box
+        on the heatmap), as mmpose's ``generate_unbiased_gaussian_heatmaps``."""
         coords = self.to_heatmap_coords(keypoints.float(), rois.float())
-        weights = self.target_weights(coords, keypoints_visible)
+        weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
+                                          self.sigma, rounded=False)
         heatmaps = gaussian_heatmaps(coords, self.heatmap_size, self.sigma)
         return heatmaps * weights[..., None, None], weights
 

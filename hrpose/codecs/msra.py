@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
-from .base import BaseHeatmapCodec, gaussian_heatmaps
+from .base import BaseHeatmapCodec, gaussian_target_weights, windowed_gaussian_heatmaps
 from .refinement import heatmap_argmax, quarter_offset
 
 
@@ -14,8 +14,10 @@ class MSRAHeatmap(BaseHeatmapCodec):
     """Gaussian at the quantised keypoint; argmax + quarter-pixel shift on decoding.
 
     Encoding puts a Gaussian (standard deviation ``sigma`` heatmap pixels) on the centre of
-    the heatmap pixel that holds the keypoint; decoding takes the argmax and moves a quarter
-    pixel toward the higher neighbour on each axis.
+    the heatmap pixel that holds the keypoint, cut to a square of 3 sigma around it;
+    decoding takes the argmax and moves a quarter pixel toward the higher neighbour on each
+    axis. Both as mmpose's ``MSRAHeatmap`` (``generate_gaussian_heatmaps``,
+    ``refine_keypoints``), in hrpose's RoI frame.
 
     Args:
         heatmap_size: (W, H) of the heatmaps, e.g. (48, 64).
@@ -33,10 +35,13 @@ class MSRAHeatmap(BaseHeatmapCodec):
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
                rois: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, K, H, W) with a unit-peak Gaussian at the nearest heatmap pixel
-        centre of each keypoint, and weights (R, K)."""
+        centre of each keypoint, and weights (R, K) (1: labelled, its 3-sigma window on the
+        heatmap)."""
         coords = self.to_heatmap_coords(keypoints.float(), rois.float())
-        weights = self.target_weights(coords, keypoints_visible)
-        heatmaps = gaussian_heatmaps(torch.floor(coords + 0.5), self.heatmap_size, self.sigma)
+        weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
+                                          self.sigma, rounded=True)
+        heatmaps = windowed_gaussian_heatmaps(coords, self.heatmap_size, self.sigma,
+                                              subpixel=False)
         return heatmaps * weights[..., None, None], weights
 
     def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:

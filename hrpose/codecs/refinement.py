@@ -59,19 +59,23 @@ def sample_at(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
 def quarter_offset(heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """MSRA refinement: a quarter pixel toward the higher neighbour on each axis.
 
+    The border rule is mmpose's ``refine_keypoints``: x moves only where ``1 < x < W - 1``
+    and ``y > 0``, y only where ``1 < y < H - 1`` and ``x > 0``.
+
     Args:
         heatmaps: (R, K, H, W).
         x, y: (R, K) integer maxima.
 
     Returns:
-        Tensor: (R, K, 2) offsets in {-0.25, 0, 0.25}, 0 where a neighbour is missing.
+        Tensor: (R, K, 2) offsets in {-0.25, 0, 0.25}.
     """
     H, W = heatmaps.shape[-2:]
     # The four neighbours right, left, below, above in one gather.
     neighbours = sample_at(heatmaps, torch.stack([x + 1, x - 1, x, x], dim=-1),
                            torch.stack([y, y, y + 1, y - 1], dim=-1))
     offset = torch.sign(neighbours[..., 0::2] - neighbours[..., 1::2]) * 0.25
-    inside = torch.stack([(x > 0) & (x < W - 1), (y > 0) & (y < H - 1)], dim=-1)
+    inside = torch.stack([(x > 1) & (x < W - 1) & (y > 0), (y > 1) & (y < H - 1) & (x > 0)],
+                         dim=-1)
     return torch.where(inside, offset, torch.zeros_like(offset))
 
 
@@ -155,7 +159,7 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
     Returns:
         Tensor: (R, K, 2) sub-pixel offsets; 0 where the Hessian is singular, the offset is
         not finite, or the maximum lies within 2 pixels of the border (the differences need
-        2 neighbours).
+        2 neighbours): mmpose's ``refine_keypoints_dark``.
     """
     H, W = heatmaps.shape[-2:]
     logs = torch.log(blurred_neighbourhood(heatmaps, x, y, blur_kernel_size).clamp(min=1e-10))
@@ -170,7 +174,8 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
     hyy = 0.25 * (at(0, 2) - 2 * centre + at(0, -2))
     hxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
     det = hxx * hyy - hxy**2
-    safe = (det.abs() > 1e-12) & (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
+    # As DARK's code and mmpose's refine_keypoints_dark: any non-zero determinant.
+    safe = (det != 0) & (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
     det = torch.where(safe, det, torch.ones_like(det))
     # -H^{-1} g with the closed-form inverse of the 2x2 Hessian.
     ox = -(hyy * gx - hxy * gy) / det
@@ -178,5 +183,58 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
     offset = torch.stack([ox, oy], dim=-1)
     # A flat or all-zero map, or half-precision input whose log reached -inf, gives
     # inf - inf = NaN: such a keypoint keeps its integer maximum.
+    safe = safe[..., None] & torch.isfinite(offset).all(dim=-1, keepdim=True)
+    return torch.where(safe, offset, torch.zeros_like(offset))
+
+
+def modulated_heatmaps(heatmaps: Tensor, kernel_size: int) -> Tensor:
+    """DARK's modulation of whole heatmaps (R, K, H, W), as mmpose's ``gaussian_blur``:
+    blurred with zero padding (OpenCV's kernel for the size), then rescaled so that each
+    map keeps its maximum. Returns (R, K, H, W)."""
+    R, K, H, W = heatmaps.shape
+    half = kernel_size // 2
+    g = gaussian_kernel(kernel_size, heatmaps.dtype, heatmaps.device)
+    maps = heatmaps.reshape(R * K, 1, H, W)
+    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, 1, -1), padding=(0, half))
+    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, -1, 1), padding=(half, 0))
+    maps = maps.reshape(R, K, H, W)
+    scale = heatmaps.amax(dim=(-2, -1)) / (maps.amax(dim=(-2, -1)) + 1e-12)
+    return maps * scale[..., None, None]
+
+
+def dark_udp_offset(heatmaps: Tensor, x: Tensor, y: Tensor,
+                    blur_kernel_size: int = 11) -> Tensor:
+    """UDP's refinement (Huang et al., CVPR 2020), as mmpose's ``refine_keypoints_dark_udp``.
+
+    DARK's Newton step with UDP's choices: the modulated map (:func:`modulated_heatmaps`)
+    clipped to [1e-3, 50] before the log, differences one pixel wide on the log map padded
+    by its edge values, the Hessian regularised by float32's eps times the identity, and
+    the step taken at every maximum, on the border too.
+
+    Args:
+        heatmaps: (R, K, H, W).
+        x, y: (R, K) integer maxima.
+        blur_kernel_size: Gaussian kernel of the modulation.
+
+    Returns:
+        Tensor: (R, K, 2) sub-pixel offsets; 0 only where the regularised Hessian is
+        singular or the step is not finite.
+    """
+    logs = modulated_heatmaps(heatmaps, blur_kernel_size).clamp(1e-3, 50.).log()
+    # sample_at clamps its indices: the edge padding of the reference.
+    dx = torch.tensor([0, 1, -1, 0, 0, 1, -1], device=x.device)
+    dy = torch.tensor([0, 0, 0, 1, -1, 1, -1], device=x.device)
+    values = sample_at(logs, x[..., None] + dx, y[..., None] + dy)
+    centre, right, left, below, above, below_right, above_left = values.unbind(-1)
+    gx = 0.5 * (right - left)
+    gy = 0.5 * (below - above)
+    eps = torch.finfo(torch.float32).eps
+    hxx = right - 2 * centre + left + eps
+    hyy = below - 2 * centre + above + eps
+    hxy = 0.5 * (below_right - right - below + 2 * centre - left - above + above_left)
+    det = hxx * hyy - hxy**2
+    safe = det != 0
+    det = torch.where(safe, det, torch.ones_like(det))
+    offset = torch.stack([-(hyy * gx - hxy * gy) / det, -(-hxy * gx + hxx * gy) / det], dim=-1)
     safe = safe[..., None] & torch.isfinite(offset).all(dim=-1, keepdim=True)
     return torch.where(safe, offset, torch.zeros_like(offset))
