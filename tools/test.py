@@ -15,10 +15,12 @@ training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOIN
 import argparse
 import os.path as osp
 
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from hrpose.engine import find_resumable_checkpoint
+from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
 from hrpose.utils.config_files import load_config
@@ -107,6 +109,8 @@ def main() -> None:
 
     with explain_unknown_types():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
+        print_log(f'test protocol: {describe_test_protocol(rcnn_test_cfg)}', logger='current')
         runner.test()
     end_run()
 

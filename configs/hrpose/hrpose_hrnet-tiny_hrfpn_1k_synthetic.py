@@ -36,7 +36,7 @@ model = dict(
         rcnn=dict(sampler=dict(num=128), max_keypoint_rois_per_img=16)),
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(score_thr=0.05, max_per_img=20)))
+        rcnn=dict(score_thr=0.05, max_per_img=100)))
 
 max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

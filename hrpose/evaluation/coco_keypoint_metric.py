@@ -87,6 +87,12 @@ class CocoKeypointMetric(BaseMetric):
             box area, which is also used where an annotation has no ``area``.
         outfile_prefix: if given, write ``<prefix>.keypoints.json`` and ``<prefix>.bbox.json``
             in COCO results format.
+        keypoint_errors: also report the median localisation error of each keypoint over
+            the matched persons, divided by the person's scale ``sqrt(area)``
+            (:func:`hrpose.evaluation.keypoint_errors.per_keypoint_errors`): the worst one
+            as ``kpt_worst_median_error`` and its name as ``kpt_worst_keypoint``, all of
+            them in the log. It tells a keypoint that was never learned (an error near 1)
+            from a pose that is slightly off everywhere.
         collect_device: 'cpu' or 'gpu', for gathering results across processes.
         prefix: metric name prefix (default 'coco').
     """
@@ -98,6 +104,7 @@ class CocoKeypointMetric(BaseMetric):
                  iou_types: Sequence[str] = ('keypoints', 'bbox'),
                  use_area: bool = True,
                  outfile_prefix: Optional[str] = None,
+                 keypoint_errors: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -112,21 +119,28 @@ class CocoKeypointMetric(BaseMetric):
         self.iou_types = tuple(iou_types)
         self.use_area = use_area
         self.outfile_prefix = outfile_prefix
+        self.keypoint_errors = keypoint_errors
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Keep each image's predictions as numpy arrays."""
+        """Keep each image's box results (``pred_boxes``: the box branch's detections as
+        NMS left them, or the given person boxes) and pose results (``pred_instances``:
+        rescored, OKS-NMS'd, capped) as numpy arrays."""
         for sample in data_samples:
             pred = sample['pred_instances']
+            # A sample without box results (e.g. written by an older model class): its
+            # poses' boxes stand for them.
+            boxes = sample.get('pred_boxes', pred)
             result = dict(
                 img_id=int(sample['img_id']),
-                bboxes=pred['bboxes'].cpu().numpy(),
+                bboxes=boxes['bboxes'].cpu().numpy(),
+                box_scores=boxes['scores'].cpu().numpy(),
                 scores=pred['scores'].cpu().numpy(),
                 keypoints=pred['keypoints'].cpu().numpy(),
                 keypoint_scores=pred['keypoint_scores'].cpu().numpy())
             given = sample.get('person_boxes')
             if given is not None:
                 # Box AP is that of the boxes the keypoint branch was given, as they were
-                # given (before rescoring and OKS-NMS change the persons' scores and number).
+                # given.
                 result.update(
                     person_boxes=given['bboxes'].cpu().numpy(),
                     person_box_scores=given['scores'].cpu().numpy(),
@@ -134,14 +148,14 @@ class CocoKeypointMetric(BaseMetric):
             self.results.append(result)
 
     def results_to_coco(self, results: List[dict], category_id: int) -> Dict[str, List[dict]]:
-        """COCO results-format lists for 'keypoints' and 'bbox' (the given person boxes
-        where the keypoint branch was given boxes)."""
+        """COCO results-format lists for 'keypoints' (the pose results) and 'bbox' (the box
+        results, or the given person boxes where the keypoint branch was given boxes)."""
         sigmas = self.dataset_meta.get('sigmas') if self.dataset_meta else None
         keypoint_dets, bbox_dets = [], []
         for res in results:
             boxes, box_scores = res.get('person_boxes'), res.get('person_box_scores')
             if boxes is None:
-                boxes, box_scores = res['bboxes'], res['scores']
+                boxes, box_scores = res['bboxes'], res['box_scores']
             for box, score in zip(boxes, box_scores):
                 x1, y1, x2, y2 = (float(v) for v in box)
                 bbox_dets.append(
@@ -211,6 +225,9 @@ class CocoKeypointMetric(BaseMetric):
                         f'{sum(len(res["person_boxes"]) for res in results)} boxes, {empty} of '
                         f'{len(results)} images without any; box AP below is that of these '
                         'boxes')
+        logger.info(f'evaluated: {sum(len(res["box_scores"]) for res in results)} box results '
+                    f'and {sum(len(res["scores"]) for res in results)} pose results over '
+                    f'{len(results)} images')
 
         metrics = OrderedDict()
         for iou_type in self.iou_types:
@@ -225,10 +242,29 @@ class CocoKeypointMetric(BaseMetric):
             stats = self.run_cocoeval(coco_gt, det_list, iou_type)
             logger.info(f'COCO {iou_type} evaluation ({protocol}):\n{stats["summary"]}')
             metrics.update({key_prefix + n: float(v) for n, v in zip(names, stats['stats'])})
+        if self.keypoint_errors and dets['keypoints']:
+            metrics.update(self.keypoint_error_summary(coco_gt, dets['keypoints']))
         if sources:
             # Printed with the numbers, so that they are not mistaken for end-to-end ones.
             metrics['person_boxes'] = sources[0]
         return metrics
+
+    def keypoint_error_summary(self, coco_gt: COCO, keypoint_dets: List[dict]) -> dict:
+        """The worst keypoint's median error over the person scale, and its name; every
+        keypoint's median in the log."""
+        from .keypoint_errors import per_keypoint_errors
+        errors = per_keypoint_errors(coco_gt, keypoint_dets, self.dataset_meta['sigmas'])
+        names = self.dataset_meta.get('keypoint_names') or [
+            str(k) for k in range(len(errors['normalised']))]
+        medians = [float(np.median(e)) if len(e) else float('nan')
+                   for e in errors['normalised']]
+        MMLogger.get_current_instance().info(
+            f'median keypoint error / person scale ({errors["matched_persons"]} of '
+            f'{errors["persons"]} persons matched): ' +
+            ', '.join(f'{n} {m:.3f}' for n, m in zip(names, medians)))
+        finite = [m if np.isfinite(m) else np.inf for m in medians]
+        worst = int(np.argmax(finite))
+        return dict(kpt_worst_median_error=finite[worst], kpt_worst_keypoint=names[worst])
 
     def run_cocoeval(self, coco_gt: COCO, det_list: List[dict], iou_type: str) -> dict:
         """Run COCOeval; return its ``stats`` and the printed summary table.

@@ -26,6 +26,9 @@ class KeypointTwoStageDetector(TwoStageDetector):
     neck, and its features reach the RoI head, which averages each person's heatmaps with
     those of its mirror image.
 
+    Each image gets its box results (``pred_boxes``) and its pose results
+    (``pred_instances``), see :meth:`add_pred_to_datasample`.
+
     Given person boxes (data samples carrying ``person_boxes``, see
     ``CocoKeypointDataset(person_boxes=...)`` and the inference API): the RPN and the box
     branch are skipped and the keypoint branch runs on those boxes, with their scores, then
@@ -137,6 +140,21 @@ class KeypointTwoStageDetector(TwoStageDetector):
         results_list = self.roi_head.predict(
             x, rpn_results_list, batch_data_samples, rescale=rescale, x_flipped=x_flipped)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def add_pred_to_datasample(self, data_samples: SampleList,
+                               results_list: List[InstanceData]) -> SampleList:
+        """Two results per image, as COCO evaluates them: ``pred_boxes`` (the box
+        detections, ``bboxes``, ``scores``, ``labels``, as the box branch's NMS left them or
+        as given) and ``pred_instances`` (the poses: ``bboxes``, ``scores``, ``labels``,
+        ``keypoints`` (L, K, 2), ``keypoint_scores`` (L, K) after rescoring, OKS-NMS and the
+        cap of ``test_cfg.rcnn.max_poses_per_img``, best first)."""
+        metas = [sample.metainfo for sample in data_samples]
+        poses = self.roi_head.postprocess_poses(results_list, metas)
+        for sample, detections, kept in zip(data_samples, results_list, poses):
+            sample.pred_boxes = InstanceData(bboxes=detections.bboxes, scores=detections.scores,
+                                             labels=detections.labels)
+            sample.pred_instances = kept
+        return data_samples
 
     @staticmethod
     def given_person_boxes(batch_data_samples: SampleList) -> List[InstanceData]:

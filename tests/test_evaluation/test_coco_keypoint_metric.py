@@ -58,6 +58,27 @@ def cocoeval_directly(ann_file, dets, iou_type, sigmas=None):
     return ev.stats
 
 
+def coco_results_by_hand(samples, category_id=1):
+    """COCO results lists built here from the samples, not by the metric: keypoints from
+    hrpose's continuous coordinates to COCO's pixel indices (minus 0.5) with their scores
+    as visibilities; boxes from ``pred_boxes`` (x1 y1 x2 y2 -> x y w h)."""
+    keypoint_dets, bbox_dets = [], []
+    for sample in samples:
+        poses = sample['pred_instances']
+        for kpts, kpt_scores, score in zip(poses['keypoints'].numpy(),
+                                           poses['keypoint_scores'].numpy(),
+                                           poses['scores'].numpy()):
+            triples = [[float(x) - 0.5, float(y) - 0.5, float(v)]
+                       for (x, y), v in zip(kpts, kpt_scores)]
+            keypoint_dets.append(dict(image_id=sample['img_id'], category_id=category_id,
+                                      keypoints=sum(triples, []), score=float(score)))
+        boxes = sample['pred_boxes']
+        for (x1, y1, x2, y2), score in zip(boxes['bboxes'].tolist(), boxes['scores'].tolist()):
+            bbox_dets.append(dict(image_id=sample['img_id'], category_id=category_id,
+                                  bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+    return keypoint_dets, bbox_dets
+
+
 @pytest.mark.parametrize('dataset, metainfo, num_keypoints', [
     ('coco/test_coco.json', COCO_METAINFO, 17),
     ('crowdpose/test_crowdpose.json', CROWDPOSE_METAINFO, 14),
@@ -68,23 +89,28 @@ def test_metric_matches_pycocotools(shared_data, tmp_path, dataset, metainfo, nu
     metric = CocoKeypointMetric(ann_file=ann_file, outfile_prefix=str(tmp_path / 'res'))
     metric.dataset_meta = meta
     samples = noisy_predictions(ann_file, num_keypoints, seed=0)
+    rng = np.random.default_rng(1)
+    for sample in samples:
+        # box results of their own: other boxes and scores than the poses', and more
+        poses = sample['pred_instances']
+        extra = torch.tensor([[5., 5., 60., 90.]])
+        sample['pred_boxes'] = dict(
+            bboxes=torch.cat([poses['bboxes'] + 1.5, extra]),
+            scores=torch.from_numpy(rng.uniform(0.3, 1, len(poses['bboxes']) + 1)).float())
     metric.process({}, samples)
     results = metric.evaluate(len(samples))
 
-    with open(tmp_path / 'res.keypoints.json') as f:
-        kpt_dets = json.load(f)
-    with open(tmp_path / 'res.bbox.json') as f:
-        bbox_dets = json.load(f)
-    # The written keypoints are back in COCO's pixel-index convention.
-    first = samples[0]['pred_instances']['keypoints'][0, 0].numpy()
-    np.testing.assert_allclose(kpt_dets[0]['keypoints'][:2], first - 0.5, atol=1e-3)
-
+    kpt_dets, bbox_dets = coco_results_by_hand(samples)
     kpt_stats = cocoeval_directly(ann_file, kpt_dets, 'keypoints', meta['sigmas'])
     bbox_stats = cocoeval_directly(ann_file, bbox_dets, 'bbox')
-    assert results['coco/kpt_AP'] == pytest.approx(kpt_stats[0])
-    assert results['coco/kpt_AP50'] == pytest.approx(kpt_stats[1])
-    assert results['coco/kpt_AR'] == pytest.approx(kpt_stats[5])
-    assert results['coco/bbox_mAP'] == pytest.approx(bbox_stats[0])
+    assert results['coco/kpt_AP'] == pytest.approx(kpt_stats[0], abs=1e-4)
+    assert results['coco/kpt_AP50'] == pytest.approx(kpt_stats[1], abs=1e-4)
+    assert results['coco/kpt_AR'] == pytest.approx(kpt_stats[5], abs=1e-4)
+    assert results['coco/bbox_mAP'] == pytest.approx(bbox_stats[0], abs=1e-4)
+    assert results['coco/bbox_mAP_50'] == pytest.approx(bbox_stats[1], abs=1e-4)
+    # The box results are the pred_boxes, all of them.
+    with open(tmp_path / 'res.bbox.json') as f:
+        assert len(json.load(f)) == len(bbox_dets)
     # Noisy but close predictions: a real, non-trivial AP.
     assert 0.2 < results['coco/kpt_AP'] < 1.0
 

@@ -30,7 +30,7 @@ model = dict(
             loss_keypoint=dict(type='KeypointMSELoss', use_target_weight=True,
                                loss_weight=1000.0))),
     train_cfg=dict(rcnn=dict(max_keypoint_rois_per_img=64)),
-    # COCO's and CrowdPose's keypoint evaluations read at most 20 detections per image
-    # (COCOeval maxDets=20): more persons only cost keypoint-branch time. (Box AP, which
-    # reads up to 100, is then measured on these 20.)
-    test_cfg=dict(rcnn=dict(max_per_img=20)))
+    # COCO's protocols: up to 100 box results per image (mmdet's default, inherited), and
+    # the 20 best poses (COCOeval's maxDets for keypoints) after rescoring and OKS-NMS over
+    # every box detection.
+    test_cfg=dict(rcnn=dict(max_poses_per_img=20)))

@@ -13,7 +13,6 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS, MODELS
-from .pose_postprocessing import postprocess_poses
 
 
 @MODELS.register_module()
@@ -38,6 +37,10 @@ class HeatmapKeypointHead(BaseModule):
         deconv_channels: channels after each transposed convolution.
         upsample_factor: bilinear upsampling of the output, as Keypoint R-CNN does after its
             deconvolution (1: none).
+        deconv_output: the last transposed convolution gives the K * C output maps itself
+            (no ReLU, no 1x1 convolution after it), as detectron2's
+            ``KRCNNConvDeconvUpsampleHead`` (``score_lowres``); ``deconv_channels`` then
+            applies to the deconvolutions before it only.
         norm_cfg: normalisation after each conv (None: plain conv + ReLU, which also works
             when a batch holds a single RoI).
         codec: the heatmap codec config, shared by target encoding and decoding.
@@ -53,23 +56,30 @@ class HeatmapKeypointHead(BaseModule):
                  num_deconvs: int = 1,
                  deconv_channels: int = 128,
                  upsample_factor: int = 1,
+                 deconv_output: bool = False,
                  norm_cfg: Optional[dict] = None,
                  codec: Optional[dict] = None,
                  loss_keypoint: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is None:
+            # Kaiming normal (fan_out, ReLU), zero biases: detectron2's keypoint head init.
             init_cfg = [
-                dict(type='Kaiming', layer=['Conv2d', 'ConvTranspose2d'], nonlinearity='relu'),
-                dict(type='Normal', std=0.001, bias=0, override=dict(name='final_conv')),
+                dict(type='Kaiming', layer=['Conv2d', 'ConvTranspose2d'], nonlinearity='relu')
             ]
+            if not deconv_output:
+                init_cfg.append(
+                    dict(type='Normal', std=0.001, bias=0, override=dict(name='final_conv')))
         super().__init__(init_cfg=init_cfg)
         self.num_keypoints = num_keypoints
         self.codec = KEYPOINT_CODECS.build(
             codec if codec is not None else dict(type='MSRAHeatmap'))
         self.loss_keypoint = MODELS.build(
             loss_keypoint if loss_keypoint is not None else dict(type='KeypointMSELoss'))
+        if deconv_output and num_deconvs < 1:
+            raise ValueError('deconv_output=True needs num_deconvs >= 1')
         self.num_deconvs = num_deconvs
         self.upsample_factor = upsample_factor
+        self.deconv_output = deconv_output
         heatmap_w, heatmap_h = self.codec.heatmap_size
         factor = 2**num_deconvs * upsample_factor
         if heatmap_w % factor or heatmap_h % factor:
@@ -85,15 +95,19 @@ class HeatmapKeypointHead(BaseModule):
                            act_cfg=dict(type='ReLU')))
             channels = conv_channels
         self.convs = nn.Sequential(*convs)
+        out_channels = num_keypoints * self.codec.channels_per_keypoint
         deconvs = []
-        for _ in range(num_deconvs):
+        for i in range(num_deconvs):
+            if deconv_output and i == num_deconvs - 1:
+                deconvs.append(nn.ConvTranspose2d(channels, out_channels, 4, stride=2, padding=1))
+                break
             deconvs += [
                 nn.ConvTranspose2d(channels, deconv_channels, 4, stride=2, padding=1),
                 nn.ReLU(inplace=True)
             ]
             channels = deconv_channels
         self.deconvs = nn.Sequential(*deconvs)
-        self.final_conv = nn.Conv2d(channels, num_keypoints * self.codec.channels_per_keypoint, 1)
+        self.final_conv = nn.Identity() if deconv_output else nn.Conv2d(channels, out_channels, 1)
 
     def forward(self, roi_feats: Tensor) -> Tensor:
         """
@@ -174,18 +188,19 @@ class HeatmapKeypointHead(BaseModule):
                         batch_img_metas: List[dict],
                         rcnn_test_cfg: Optional[ConfigDict] = None,
                         rescale: bool = False) -> InstanceList:
-        """Poses from the heatmaps of each image's detections, post-processed as
-        ``rcnn_test_cfg`` asks (rescoring, OKS-NMS), then rescaled.
+        """The pose of every detection, decoded from its heatmaps, then rescaled.
+
+        Rescoring, OKS-NMS and the cap on poses are not applied here: they make the pose
+        results out of these (``TopDownHeatmapRoIHead.postprocess_poses``), while the box
+        results stay as the box branch left them.
 
         Args:
             heatmaps: (R, K * C, H, W) for the expanded RoIs of the boxes of
                 ``results_list``, image after image (R = total detections).
-            results_list: per image, ``bboxes`` (N_i, 4) in input-image coordinates (the box
-                branch predicts without rescaling, so that poses are post-processed in the
-                coordinates they were decoded in), ``scores`` (N_i,), ``labels``.
-            batch_img_metas: per image, ``scale_factor``; ``keypoint_sigmas`` for OKS-NMS.
-            rcnn_test_cfg: ``rescore``, ``keypoint_score_thr``, ``oks_nms`` (see
-                ``TopDownHeatmapRoIHead``).
+            results_list: per image, ``bboxes`` (N_i, 4) in input-image coordinates,
+                ``scores`` (N_i,), ``labels``.
+            batch_img_metas: per image, ``scale_factor``.
+            rcnn_test_cfg: unused (the signature of mmdet's branch heads).
             rescale: map boxes and keypoints back to the original image.
 
         Returns:
@@ -203,7 +218,6 @@ class HeatmapKeypointHead(BaseModule):
         for res, kpts, kpt_scores, img_meta in zip(results_list, keypoints.split(counts),
                                                    scores.split(counts), batch_img_metas):
             res.keypoints, res.keypoint_scores = kpts, kpt_scores
-            res = postprocess_poses(res, img_meta, self.codec, rcnn_test_cfg or {})
             if rescale:
                 w_scale, h_scale = img_meta['scale_factor']
                 res.bboxes = scale_boxes(res.bboxes, (1 / w_scale, 1 / h_scale))

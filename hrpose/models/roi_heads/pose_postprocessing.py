@@ -54,83 +54,114 @@ def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor
 
 
 def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
-            iou_threshold: float = 0.9, soft: bool = False, sigma: float = 0.3,
-            min_score: float = 0.0) -> Tuple[Tensor, Tensor]:
-    """Suppress duplicate poses by OKS; the soft variant decays scores instead.
+            iou_threshold: float = 0.9, soft: bool = False,
+            max_dets: Optional[int] = None) -> Tensor:
+    """OKS-NMS of one image's poses, as mmpose's ``oks_nms`` and ``soft_oks_nms``.
 
-    The (N, N) OKS matrix is computed in one batched call (pairs use the mean of their
-    areas, as mmpose's ``oks_nms``), copied to the host once, and the greedy pass runs
-    there: no device synchronisation per kept pose.
+    Hard: keep the best remaining pose, drop every pose whose OKS with it is above
+    ``iou_threshold``, repeat. Soft: keep the best, multiply every remaining pose's running
+    score by ``exp(-OKS^2 / iou_threshold)``, re-sort, repeat until ``max_dets`` are kept;
+    the running scores only order the poses (the kept poses keep their own scores, as in
+    mmpose's metric). The (N, N) OKS matrix is computed in one batched call (pairs use the
+    mean of their areas), copied to the host once, and the greedy pass runs there: no
+    device synchronisation per kept pose.
 
     Args:
         keypoints: (N, K, 2) poses.
         scores: (N, ) their scores.
         areas: (N, ) their areas (the expanded RoIs', as mmpose uses its boxes' scales).
         sigmas: (K, ) dataset sigmas.
-        iou_threshold: poses with OKS above it to a kept pose are suppressed (hard), or
-            decayed by ``exp(-OKS^2 / sigma)`` (soft).
-        soft: soft-OKS-NMS.
-        sigma: decay width of the soft variant.
-        min_score: with ``soft``, poses whose score falls below it are dropped.
+        iou_threshold: the OKS above which a pose is suppressed (hard), or the width of the
+            decay (soft).
+        soft: soft OKS-NMS.
+        max_dets: the most poses kept (None: all; mmpose's soft variant keeps 20).
 
     Returns:
-        tuple: kept indices (L, ) into the input, best first, and their (possibly decayed)
-        scores (L, ).
+        Tensor: kept indices (L, ) into the input, in the order they were kept.
     """
     num = len(scores)
     if num == 0:
-        return scores.new_zeros(0, dtype=torch.long), scores.new_zeros(0)
+        return scores.new_zeros(0, dtype=torch.long)
     oks = keypoint_oks(keypoints, keypoints, areas, sigmas, other_areas=areas)
     # One transfer of the matrix and the scores; the loop below only touches host memory.
-    oks_host = oks.detach().cpu().numpy()
-    scores_host = scores.detach().cpu().numpy().astype(np.float64)
+    oks_host = oks.detach().cpu().double().numpy()
+    running = scores.detach().cpu().double().numpy()
     remaining = np.ones(num, dtype=bool)
+    limit = num if max_dets is None else min(num, max_dets)
     keep = []
-    for _ in range(num):
-        best = int(np.argmax(np.where(remaining, scores_host, -np.inf)))
-        if not remaining[best] or (soft and scores_host[best] < min_score):
-            break
+    while len(keep) < limit and remaining.any():
+        best = int(np.argmax(np.where(remaining, running, -np.inf)))
         keep.append(best)
         remaining[best] = False
         overlap = oks_host[best]
         if soft:
-            decay = np.where(overlap > iou_threshold, np.exp(-overlap**2 / sigma), 1.0)
-            scores_host = np.where(remaining, scores_host * decay, scores_host)
+            running = np.where(remaining, running * np.exp(-overlap**2 / iou_threshold),
+                               running)
         else:
             remaining &= overlap <= iou_threshold
-    keep_index = torch.as_tensor(keep, dtype=torch.long).to(scores.device)
-    kept_scores = torch.as_tensor(scores_host[keep], dtype=scores.dtype).to(scores.device)
-    return keep_index, kept_scores
+    return torch.as_tensor(keep, dtype=torch.long).to(scores.device)
 
 
 def postprocess_poses(results, img_meta: dict, codec, test_cfg: dict):
-    """Rescoring and OKS-NMS of one image's poses, as ``test_cfg`` asks.
+    """One image's box detections with their poses -> the poses that are evaluated.
+
+    As mmpose's top-down protocol and COCO's keypoint evaluation: every detection is
+    rescored (``rescore``), OKS-NMS runs over all of them (``oks_nms``), and the
+    ``max_poses_per_img`` (default 20, COCOeval's maxDets for keypoints) best by the final
+    score are kept, best first. The box detections themselves are not changed.
 
     Args:
         results (InstanceData): ``bboxes`` (N, 4), ``scores`` (N,), ``keypoints``
             (N, K, 2), ``keypoint_scores`` (N, K), all in one image's coordinates.
         img_meta: the image's metainfo (``keypoint_sigmas`` for OKS-NMS).
         codec: the keypoint codec, whose expanded RoIs give each pose's area.
-        test_cfg: ``rescore``, ``keypoint_score_thr`` (default 0.2), ``oks_nms``.
+        test_cfg: ``rescore``, ``keypoint_score_thr`` (default 0.2), ``oks_nms``,
+            ``max_poses_per_img``.
 
     Returns:
-        InstanceData: the poses kept, rescored.
+        InstanceData: the poses kept (L <= max_poses_per_img), best first, rescored.
     """
+    poses = results.clone()
     if test_cfg.get('rescore', False):
-        results.scores = rescore_instances(results.scores, results.keypoint_scores,
-                                           test_cfg.get('keypoint_score_thr', 0.2))
+        poses.scores = rescore_instances(poses.scores, poses.keypoint_scores,
+                                         test_cfg.get('keypoint_score_thr', 0.2))
+    max_poses = test_cfg.get('max_poses_per_img', 20)
     nms_cfg = test_cfg.get('oks_nms')
-    if nms_cfg and len(results) > 1:
+    if nms_cfg and len(poses) > 1:
         sigmas = img_meta.get('keypoint_sigmas', nms_cfg.get('sigmas'))
         if sigmas is None:
             raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
                            'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
         # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
-        rois = codec.expand_rois(results.bboxes)
+        rois = codec.expand_rois(poses.bboxes)
         areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
-        keep, scores = oks_nms(
-            results.keypoints, results.scores, areas, results.keypoints.new_tensor(sigmas),
-            **{k: v for k, v in nms_cfg.items() if k != 'sigmas'})
-        results = results[keep]
-        results.scores = scores
-    return results
+        soft = nms_cfg.get('soft', False)
+        keep = oks_nms(poses.keypoints, poses.scores, areas,
+                       poses.keypoints.new_tensor(sigmas),
+                       iou_threshold=nms_cfg.get('iou_threshold', 0.9), soft=soft,
+                       max_dets=max_poses if soft else None)
+        poses = poses[keep]
+    # COCOeval's order: by score, stable.
+    order = torch.sort(poses.scores, descending=True, stable=True)[1]
+    if max_poses is not None:
+        order = order[:max_poses]
+    return poses[order]
+
+
+def describe_test_protocol(rcnn_test_cfg: dict) -> str:
+    """One line on what turns box detections into box and pose results, for the logs: flip
+    test, rescoring, OKS-NMS, the caps. ``rcnn_test_cfg``: ``model.test_cfg.rcnn``."""
+    cfg = rcnn_test_cfg or {}
+    nms_cfg = cfg.get('oks_nms')
+    if nms_cfg:
+        kind = 'soft OKS-NMS (decay exp(-oks^2/thr))' if nms_cfg.get('soft') else 'OKS-NMS'
+        nms = f'{kind}, thr {nms_cfg.get("iou_threshold", 0.9)}'
+    else:
+        nms = 'no OKS-NMS'
+    rescore = (f'rescored (box score x mean keypoint score above '
+               f'{cfg.get("keypoint_score_thr", 0.2)})' if cfg.get('rescore') else
+               'box scores (no rescoring)')
+    box_nms = (cfg.get('nms') or {}).get('type', 'nms')
+    return (f'box results: up to {cfg.get("max_per_img", 100)} per image after {box_nms}; '
+            f'pose results: flip test {"on" if cfg.get("flip_test") else "off"}, {rescore}, '
+            f'{nms}, then the {cfg.get("max_poses_per_img", 20)} best per image')

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from hrpose.registry import MODELS
 from hrpose.structures import mirror_boxes
+from .pose_postprocessing import postprocess_poses
 
 
 def check_known_keys(settings: Optional[dict], known: Tuple[str, ...], where: str) -> None:
@@ -45,18 +46,27 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
 
             - ``flip_test`` (bool): average the heatmaps of each person with those of its
               mirror image (the detector passes the mirrored image's features);
-            - ``rescore`` (bool) and ``keypoint_score_thr`` (float, default 0.2): instance
+            - ``rescore`` (bool) and ``keypoint_score_thr`` (float, default 0.2): pose
               score = box score x mean of the keypoint scores above the threshold;
             - ``oks_nms`` (dict or None): ``dict(iou_threshold=0.9, soft=False)`` removes
-              (or with ``soft=True`` decays) poses that duplicate a better one by OKS, with
-              the dataset's sigmas.
+              poses that duplicate a better one by OKS, with the dataset's sigmas (mmpose's
+              ``oks_nms``); ``soft=True`` orders them by decayed scores instead (mmpose's
+              ``soft_oks_nms``);
+            - ``max_poses_per_img`` (int, default 20, COCO's maxDets for keypoints): the
+              poses kept per image, by final score.
+
+            ``max_per_img`` caps the box detections (mmdet's meaning; 100 in COCO's box
+            protocol). Every box detection gets a pose; rescoring, OKS-NMS and the pose cap
+            make the pose results (:meth:`postprocess_poses`) and leave the box results as
+            NMS left them.
     """
 
     # The settings this head and mmdet's box branch read: a misspelled key would otherwise
     # be ignored without a word (the config dicts are open).
     TEST_KEYS = ('score_thr', 'nms', 'max_per_img', 'mask_thr_binary', 'flip_test',
-                 'flip_indices', 'rescore', 'keypoint_score_thr', 'oks_nms')
-    OKS_NMS_KEYS = ('iou_threshold', 'soft', 'sigma', 'sigmas')
+                 'flip_indices', 'rescore', 'keypoint_score_thr', 'oks_nms',
+                 'max_poses_per_img')
+    OKS_NMS_KEYS = ('iou_threshold', 'soft', 'sigmas')
     TRAIN_KEYS = ('assigner', 'sampler', 'pos_weight', 'debug', 'mask_size',
                   'max_keypoint_rois_per_img')
 
@@ -156,15 +166,16 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                 batch_data_samples: List[DetDataSample],
                 rescale: bool = False,
                 x_flipped: Optional[Tuple[Tensor]] = None) -> List[InstanceData]:
-        """Boxes, scores, labels, ``keypoints`` (N, K, 2) and ``keypoint_scores`` (N, K)
-        per image; with ``rescale`` in the original image's coordinates.
+        """Every box detection with its pose: boxes, scores, labels, ``keypoints``
+        (N, K, 2) and ``keypoint_scores`` (N, K) per image; with ``rescale`` in the original
+        image's coordinates. :meth:`postprocess_poses` makes the pose results of them.
 
         Args:
             x_flipped: features of the horizontally mirrored batch, for the flip test.
         """
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
-        # Boxes stay in input-image coordinates: the keypoint head post-processes the poses
-        # there and rescales both.
+        # Boxes stay in input-image coordinates: the keypoint RoIs are pooled there; the
+        # keypoint head rescales both.
         results_list = self.predict_bbox(
             x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg, rescale=False)
         return self.predict_keypoints(x, results_list, batch_img_metas, x_flipped,
@@ -189,6 +200,15 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                                                               batch_img_metas)) / 2
         return self.keypoint_head.predict_by_feat(heatmaps, results_list, batch_img_metas,
                                                   self.test_cfg, rescale)
+
+    def postprocess_poses(self, results_list: List[InstanceData],
+                          batch_img_metas: List[dict]) -> List[InstanceData]:
+        """The pose results of each image's detections (from :meth:`predict`): rescored,
+        OKS-NMS'd and capped as ``test_cfg`` asks (see ``postprocess_poses``)."""
+        return [
+            postprocess_poses(res, meta, self.codec, self.test_cfg or {})
+            for res, meta in zip(results_list, batch_img_metas)
+        ]
 
     def _test_setting(self, key: str, default=None):
         return (self.test_cfg or {}).get(key, default)
