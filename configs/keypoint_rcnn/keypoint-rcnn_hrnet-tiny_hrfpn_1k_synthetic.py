@@ -8,8 +8,8 @@ model = dict(
             conv_channels=64,
             num_convs=4,
             num_deconvs=1,
-            deconv_channels=64,
             upsample_factor=2,
+            deconv_output=True,
             codec=dict(_delete_=True, type='OneHotHeatmap', heatmap_size=(56, 56)),
             loss_keypoint=dict(_delete_=True, type='KeypointCrossEntropyLoss',
                                loss_weight=1.0))))
