@@ -38,13 +38,32 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         set_default_scope('hrpose')
 
 
+def rank_cuda_device(device_count: Optional[int] = None) -> str:
+    """The GPU of this process: ``cuda:<LOCAL_RANK>``, the device mmengine's ``init_dist``
+    gives the rank (``cuda:0`` without a launcher). Probing anything CUDA before the Runner
+    on this device, not on the current one, keeps rank k's CUDA context off GPU 0 (8 ranks
+    would otherwise put 7 extra contexts there, and GPUs in EXCLUSIVE_PROCESS mode refuse
+    the second one).
+
+    Args:
+        device_count: visible GPUs (default: torch's count).
+    """
+    count = torch.cuda.device_count() if device_count is None else device_count
+    local_rank = int(os.environ.get('LOCAL_RANK', '0') or 0)
+    if count and local_rank >= count:
+        raise RuntimeError(f'LOCAL_RANK={local_rank} but only {count} GPU(s) are visible: '
+                           'start at most one process per GPU (e.g. --nproc_per_node)')
+    return f'cuda:{local_rank}'
+
+
 def check_mmcv_ops(cuda_available: Optional[bool] = None,
                    cuda_kernels_found: Optional[bool] = None) -> None:
     """Stop early when torch sees a GPU but mmcv's ops were built for the CPU only.
 
     Otherwise the first RPN NMS on a CUDA tensor fails deep in mmcv with "implementation for
     device cuda:0 not found", after the model, the data and the workers were set up (an
-    8-GPU job dies at iteration 0). The arguments replace the probes, for tests.
+    8-GPU job dies at iteration 0). The probe runs on the rank's own GPU
+    (:func:`rank_cuda_device`). The arguments replace the probes, for tests.
 
     Raises:
         RuntimeError: naming the fix.
@@ -54,7 +73,9 @@ def check_mmcv_ops(cuda_available: Optional[bool] = None,
     if not cuda_available:
         return
     if cuda_kernels_found is None:
-        cuda_kernels_found = mmcv_cuda_kernels_found()
+        device = rank_cuda_device()
+        torch.cuda.set_device(device)  # the rank's own context, nowhere else
+        cuda_kernels_found = mmcv_cuda_kernels_found(device)
     if not cuda_kernels_found:
         raise RuntimeError(
             'torch sees a GPU but mmcv 2.1.0 was built with CPU ops only, so its RoIAlign and '

@@ -123,6 +123,8 @@ def pretend_gpu(monkeypatch):
     import mmcv.ops
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda device: None)
     for name in ('tensor', 'ones'):
         make = getattr(torch, name)
         monkeypatch.setattr(torch, name, lambda *a, _make=make, device=None, **k: _make(*a, **k))
@@ -163,3 +165,28 @@ def test_another_cuda_error_of_the_kernel_probe_is_not_taken_for_cpu_ops(pretend
         mmcv_cuda_kernels_found()
     with pytest.raises(RuntimeError, match='illegal memory access'):
         planner.installed_mmcv_variant()
+
+
+@pytest.mark.parametrize('local_rank', [0, 1, 2, 3])
+def test_each_rank_probes_its_own_gpu(pretend_gpu, monkeypatch, local_rank):
+    """The start-up kernel probe of rank k runs on cuda:k (mmengine's device for it), so
+    that no rank but 0 puts a CUDA context on GPU 0."""
+    import torch
+    from hrpose.utils import setup_env
+    pretend_gpu()
+    monkeypatch.setenv('LOCAL_RANK', str(local_rank))
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
+    selected, probed = [], []
+    monkeypatch.setattr(torch.cuda, 'set_device', selected.append)
+    monkeypatch.setattr(setup_env, 'mmcv_cuda_kernels_found',
+                        lambda device='cuda': probed.append(device) or True)
+    check_mmcv_ops()
+    assert selected == probed == [f'cuda:{local_rank}']
+    assert setup_env.rank_cuda_device() == f'cuda:{local_rank}'
+
+
+def test_a_rank_without_a_gpu_of_its_own_is_named(monkeypatch):
+    from hrpose.utils.setup_env import rank_cuda_device
+    monkeypatch.setenv('LOCAL_RANK', '4')
+    with pytest.raises(RuntimeError, match='LOCAL_RANK=4 but only 4 GPU'):
+        rank_cuda_device(device_count=4)
