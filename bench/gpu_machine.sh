@@ -19,6 +19,11 @@
 #   decode.log          bench/decode_throughput.py on the GPU
 #   vs_peers.log        bench/vs_peers.py --device cuda (inference, memory, training step)
 #   gpu_check_train.log HRNet-W32 training with AMP on synthetic full-size images
+#   gpu_check_all.log   the whole gpu_check (ops, 300-iteration W32 AMP training, inference,
+#                       decoding)
+#   overfit_seeds.log   bench/overfit_seeds.py on the machine's CPU cores (6 seeds side by
+#                       side, 2 threads each), started in the background before the GPU
+#                       steps; OVERFIT_DATA names the COCO sample folder
 # Nothing here needs the repository's virtual environment.
 set -uo pipefail
 
@@ -91,8 +96,22 @@ for name in mmcv_compiler mmcv_cuda_version mmcv_cuda_kernels; do
   rm "$OUT_DIR/$name.log"
 done
 
+SEEDS_PID=
+case " ${STEPS:-} " in
+  *" overfit_seeds "*)
+    log "overfit_seeds: started in the background"
+    # On the CPU (no GPU visible to it): another CPU's rounding, as the tests run.
+    CUDA_VISIBLE_DEVICES= "$PY" bench/overfit_seeds.py --seeds 0 1 2 3 4 5 --jobs 6 --threads 2 \
+      --data "${OVERFIT_DATA:?OVERFIT_DATA}" --work-dir "$BUILD_DIR/overfit_seeds" \
+      >"$OUT_DIR/overfit_seeds.log" 2>&1 &
+    SEEDS_PID=$! ;;
+esac
+
 for what in ${STEPS:-gpu_check_ops decode vs_peers gpu_check_train}; do
   case $what in
+    overfit_seeds) continue ;;
+    gpu_check_all) step gpu_check_all "$PY" tools/analysis_tools/gpu_check.py \
+      --iters "${TRAIN_ITERS:-300}" --work-dir "$BUILD_DIR/gpu_check" ;;
     gpu_check_ops) step gpu_check_ops "$PY" tools/analysis_tools/gpu_check.py --skip train dist inference ;;
     decode) step decode "$PY" bench/decode_throughput.py --device cuda --rois 1000 --repeats 20 ;;
     vs_peers) step vs_peers "$PY" bench/vs_peers.py --device cuda --repeats 10 --train-repeats 5 ;;
@@ -103,3 +122,14 @@ for what in ${STEPS:-gpu_check_ops decode vs_peers gpu_check_train}; do
   echo "===== $what"
   grep -v -E 'SyntaxWarning|^  """' "$OUT_DIR/$what.log" | tail -n 30
 done
+
+if [ -n "$SEEDS_PID" ]; then
+  wait "$SEEDS_PID"
+  log "overfit_seeds: exit $?"
+  echo "===== overfit_seeds"
+  tail -n 12 "$OUT_DIR/overfit_seeds.log"
+  # every seed's own log, for the record
+  for f in "$BUILD_DIR"/overfit_seeds/seed*/train_output.log; do
+    cp "$f" "$OUT_DIR/overfit_$(basename "$(dirname "$f")").log"
+  done
+fi

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence
 
-import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+OVERFIT_CONFIG = osp.join(REPO_ROOT, 'tests', 'configs', 'hrpose_tiny_overfit_coco_sample.py')
 TINY_POSE_CONFIG = osp.join(REPO_ROOT, 'configs', 'hrpose',
                             'hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
 COCO_METAINFO = dict(
@@ -40,6 +40,13 @@ def shared_data_candidates() -> List[str]:
     return [osp.abspath(c) for c in candidates]
 
 
+def fail(message: str) -> None:
+    """Fail the running test (pytest is imported here only: the benchmarks import these
+    helpers where pytest may be absent)."""
+    import pytest
+    pytest.fail(message)
+
+
 def data_cfg_options(data_root: str, val_ann_file: str,
                      train_dataset: str = 'train_dataloader.dataset',
                      log_interval: int = 1) -> List[str]:
@@ -57,6 +64,24 @@ def data_cfg_options(data_root: str, val_ann_file: str,
         f'val_evaluator.ann_file={ann_val}',
         f'test_evaluator.ann_file={ann_val}',
         f'default_hooks.logger.interval={log_interval}',
+    ]
+
+
+def overfit_options(data_root: str, codec: str, iterations: int) -> List[str]:
+    """--cfg-options of the overfit run of ``codec`` on the COCO sample in ``data_root``
+    for ``iterations``, the learning rate dropping where the overfit config drops it (at
+    ``LR_DROP_AT`` of them); the acceptance test and bench/overfit_seeds.py run this."""
+    from mmengine.config import Config
+    drop_at = Config.fromfile(OVERFIT_CONFIG).LR_DROP_AT
+    # The training set is wrapped in a RepeatDataset.
+    options = data_cfg_options(data_root, 'test_coco.json',
+                               train_dataset='train_dataloader.dataset.dataset',
+                               log_interval=25)
+    return options + [
+        f'model.roi_head.keypoint_head.codec.type={codec}', f'train_cfg.max_iters={iterations}',
+        f'param_scheduler.1.end={iterations}',
+        f'param_scheduler.1.milestones=[{int(iterations * drop_at)}]',
+        f'default_hooks.checkpoint.interval={iterations}'
     ]
 
 
@@ -91,13 +116,13 @@ def run_tool(args: Sequence[str], env: Dict[str, str] = None, timeout: float = 9
                           text=True, timeout=timeout)
     if expect_failure:
         if proc.returncode == 0:
-            pytest.fail(f'{" ".join(args)} succeeded but should have failed\n'
-                        f'--- stdout ---\n{proc.stdout[-6000:]}')
+            fail(f'{" ".join(args)} succeeded but should have failed\n'
+                 f'--- stdout ---\n{proc.stdout[-6000:]}')
         return proc
     if proc.returncode != 0:
-        pytest.fail(f'{" ".join(args)} exited with {proc.returncode}\n'
-                    f'--- stdout ---\n{proc.stdout[-6000:]}\n'
-                    f'--- stderr ---\n{proc.stderr[-6000:]}')
+        fail(f'{" ".join(args)} exited with {proc.returncode}\n'
+             f'--- stdout ---\n{proc.stdout[-6000:]}\n'
+             f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc
 
 
@@ -129,8 +154,8 @@ def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
         sys.path[:] = saved_path
         os.chdir(saved_cwd)
     if code != expect_exit:
-        pytest.fail(f'{script} {" ".join(args)} exited with {code}, expected {expect_exit}\n'
-                    f'--- printed ---\n{printed.getvalue()[-6000:]}')
+        fail(f'{script} {" ".join(args)} exited with {code}, expected {expect_exit}\n'
+             f'--- printed ---\n{printed.getvalue()[-6000:]}')
     return printed.getvalue()
 
 

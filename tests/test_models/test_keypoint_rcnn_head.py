@@ -17,10 +17,9 @@ def test_keypoint_rcnn_head_equals_detectron2():
     head = MODELS.build(cfg.model.roi_head.keypoint_head)
     head.init_weights()
     reference = KRCNNConvDeconvUpsampleHead(in_channels=256, num_keypoints=17)
-    ours = [m for m in head.modules() if isinstance(m, (torch.nn.Conv2d,
-                                                         torch.nn.ConvTranspose2d))]
-    theirs = [m for m in reference.modules() if isinstance(m, (torch.nn.Conv2d,
-                                                                torch.nn.ConvTranspose2d))]
+    layer_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    ours = [m for m in head.modules() if isinstance(m, layer_types)]
+    theirs = [m for m in reference.modules() if isinstance(m, layer_types)]
     # the same layers, in the same order, of the same shapes: 8 convs 3x3, one deconv to K
     assert [(type(m), m.weight.shape) for m in ours] == [(type(m), m.weight.shape)
                                                          for m in theirs]

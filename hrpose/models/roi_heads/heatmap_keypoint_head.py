@@ -1,5 +1,5 @@
 """Heatmap keypoint head: RoI features -> one Gaussian heatmap per keypoint."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -32,6 +32,10 @@ class HeatmapKeypointHead(BaseModule):
         in_channels: channels of the pooled RoI features.
         conv_channels: channels of the conv stack.
         num_convs: 3x3 convs before upsampling.
+        conv_dilations: the dilation of each of them (default: all 1). Dilations that
+            double, e.g. (1, 2, 4, 8), let every heatmap pixel see the whole RoI (a receptive
+            field of 31 bins instead of 9), which is what tells a left keypoint from its
+            right twin when the features alone do not.
         num_deconvs: 2x transposed convolutions; the RoI features must be the heatmap size
             divided by ``2 ** num_deconvs``.
         deconv_channels: channels after each transposed convolution.
@@ -53,6 +57,7 @@ class HeatmapKeypointHead(BaseModule):
                  in_channels: int = 256,
                  conv_channels: int = 128,
                  num_convs: int = 4,
+                 conv_dilations: Optional[Sequence[int]] = None,
                  num_deconvs: int = 1,
                  deconv_channels: int = 128,
                  upsample_factor: int = 1,
@@ -87,12 +92,16 @@ class HeatmapKeypointHead(BaseModule):
                              f'by 2 ** num_deconvs * upsample_factor = {factor}')
         self.roi_feat_size = (heatmap_h // factor, heatmap_w // factor)  # (h, w) for RoIAlign
 
+        dilations = tuple(conv_dilations) if conv_dilations is not None else (1, ) * num_convs
+        if len(dilations) != num_convs or min(dilations, default=1) < 1:
+            raise ValueError(f'conv_dilations {conv_dilations} must give a dilation >= 1 for '
+                             f'each of the num_convs={num_convs} convs')
         convs = []
         channels = in_channels
-        for _ in range(num_convs):
+        for dilation in dilations:
             convs.append(
-                ConvModule(channels, conv_channels, 3, padding=1, norm_cfg=norm_cfg,
-                           act_cfg=dict(type='ReLU')))
+                ConvModule(channels, conv_channels, 3, padding=dilation, dilation=dilation,
+                           norm_cfg=norm_cfg, act_cfg=dict(type='ReLU')))
             channels = conv_channels
         self.convs = nn.Sequential(*convs)
         out_channels = num_keypoints * self.codec.channels_per_keypoint

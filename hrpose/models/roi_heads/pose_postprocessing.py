@@ -1,6 +1,6 @@
 """Test-time pose tricks as small batched functions: rescoring, OKS and OKS-NMS (flipping
 heatmaps back is each codec's :meth:`flip_back`)."""
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import torch
