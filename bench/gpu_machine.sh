@@ -48,7 +48,7 @@ step() {  # step NAME COMMAND...: runs it, its output in OUT_DIR/NAME.log, the t
   return $rc
 }
 
-log "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1), $(nproc) cores"
+log "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1), $(nproc) cores, $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2)"
 "$PY" - <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import os, sys, sysconfig, torch
 include = sysconfig.get_paths()['include']
