@@ -21,11 +21,13 @@ are registered on the class when mmengine is imported, so nothing is lost.
 """
 import contextlib
 import importlib
+import os
 import os.path as osp
 import pickle
 import re
 import warnings
 from typing import Iterator, List, Sequence, Tuple
+from urllib.parse import urlparse
 
 import torch
 from mmengine.logging import print_log
@@ -102,8 +104,9 @@ _unsafe_loading = False
 
 
 def allow_unsafe_checkpoint_loading(allow: bool = True) -> None:
-    """Load local checkpoints with ``weights_only=False`` (only for files you trust: unpickling
-    arbitrary objects can run arbitrary code). Set by the tools' ``--unsafe-load`` flag."""
+    """Load checkpoints (local files, downloads, model zoo names) with ``weights_only=False``
+    (only for files you trust: unpickling arbitrary objects can run arbitrary code). Set by
+    the tools' ``--unsafe-load`` flag."""
     global _unsafe_loading
     _unsafe_loading = allow
 
@@ -180,10 +183,97 @@ def load_local_checkpoint(filename: str, map_location=None):
             '--unsafe-load to the tool (unsafe_load=True in hrpose.apis.init_model).') from None
 
 
+def hub_cache_path(url: str) -> str:
+    """Where torch hub keeps the download of ``url``: ``<hub dir>/checkpoints/<file name>``
+    (the file a user puts there by hand is used without a download)."""
+    name = osp.basename(urlparse(url).path)
+    if not name:
+        raise ValueError(f'checkpoint URL {url} does not end in a file name')
+    return osp.join(torch.hub.get_dir(), 'checkpoints', name)
+
+
+def load_url_checkpoint(url: str, map_location=None):
+    """An http(s) checkpoint, downloaded into torch hub's cache (rank 0 first, the other
+    ranks after a barrier, as mmengine does), then loaded as a local file: the same
+    allow-list and ``--unsafe-load`` as :func:`load_local_checkpoint`. (mmengine's own
+    loader goes through ``torch.hub.load_state_dict_from_url``, whose ``weights_only``
+    defaults to False: a tampered download would run code.)"""
+    from mmengine.dist import barrier, get_dist_info
+    path = hub_cache_path(url)
+    rank, world_size = get_dist_info()
+
+    def fetch():
+        if not osp.isfile(path):
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            print_log(f'downloading {url} to {path}', logger='current')
+            torch.hub.download_url_to_file(url, path, progress=False)
+
+    if rank == 0:
+        fetch()
+    if world_size > 1:
+        barrier()
+        if rank > 0:
+            fetch()
+    return load_local_checkpoint(path, map_location)
+
+
+def _model_zoo_url(filename: str, prefixes: Sequence[str], urls: dict) -> str:
+    """The URL (or mmengine-home path) a model-zoo name such as ``open-mmlab://x`` stands
+    for, deprecated names followed as mmengine follows them."""
+    from mmengine.runner.checkpoint import get_deprecated_model_names
+    prefix = next(p for p in prefixes if filename.startswith(p))
+    name = filename[len(prefix):]
+    if prefix in ('open-mmlab://', 'openmmlab://'):
+        name = get_deprecated_model_names().get(name, name)
+    if name not in urls:
+        raise KeyError(f'{filename}: no such model in the {prefix} model zoo')
+    return urls[name]
+
+
+def load_zoo_checkpoint(filename: str, map_location=None):
+    """``open-mmlab://``, ``openmmlab://``, ``torchvision://``, ``modelzoo://`` and
+    ``mmcls://`` names: resolved with mmengine's model lists, then loaded safely
+    (:func:`load_url_checkpoint`, or :func:`load_local_checkpoint` for a file in
+    mmengine's home)."""
+    from mmengine.runner import checkpoint as mm_checkpoint
+    if filename.startswith(('torchvision://', 'modelzoo://')):
+        url = _model_zoo_url(filename, ('torchvision://', 'modelzoo://'),
+                             mm_checkpoint.get_torchvision_models())
+    elif filename.startswith('mmcls://'):
+        url = _model_zoo_url(filename, ('mmcls://', ), mm_checkpoint.get_mmcls_models())
+    else:
+        url = _model_zoo_url(filename, ('open-mmlab://', 'openmmlab://'),
+                             mm_checkpoint.get_external_models())
+    if url.startswith(('http://', 'https://')):
+        checkpoint = load_url_checkpoint(url, map_location)
+    else:
+        checkpoint = load_local_checkpoint(
+            osp.join(mm_checkpoint._get_mmengine_home(), url), map_location)
+    if filename.startswith('mmcls://'):
+        checkpoint = mm_checkpoint._process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
 def register_local_checkpoint_loader() -> None:
-    """Route mmengine's loading of local checkpoint paths through
-    :func:`load_local_checkpoint`. Idempotent."""
-    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+    """Route mmengine's loading of checkpoints through hrpose's safe loaders: local paths
+    (:func:`load_local_checkpoint`), http(s) URLs (:func:`load_url_checkpoint`) and model
+    zoo names (:func:`load_zoo_checkpoint`). Idempotent."""
+    # mmengine logs "Loads checkpoint by <name[10:]> backend": hence the load_from_ names.
+    def load_from_local_safely(filename, map_location=None):
+        return load_local_checkpoint(filename, map_location)
+
+    def load_from_url_safely(filename, map_location=None):
+        return load_url_checkpoint(filename, map_location)
+
+    def load_from_zoo_safely(filename, map_location=None):
+        return load_zoo_checkpoint(filename, map_location)
+
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
+                                     loader=load_from_url_safely, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://'),
+        loader=load_from_zoo_safely, force=True)
 
 
 class WeightShapeError(ValueError):
