@@ -187,17 +187,30 @@ def dark_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 
     return torch.where(safe, offset, torch.zeros_like(offset))
 
 
+def blur_matrix(size: int, kernel_size: int, dtype=torch.float32, device=None) -> Tensor:
+    """(size, size) matrix ``B`` of a 1D Gaussian blur with zero padding: ``B @ v`` blurs a
+    vector ``v`` of ``size`` values as a convolution over its zero-padded copy would."""
+    g = gaussian_kernel(kernel_size, dtype, device)
+    index = torch.arange(size, device=device)
+    offsets = index[None, :] - index[:, None]
+    half = kernel_size // 2
+    inside = offsets.abs() <= half
+    return torch.where(inside, g[(offsets + half).clamp(0, kernel_size - 1)],
+                       torch.zeros((), dtype=dtype, device=device))
+
+
 def modulated_heatmaps(heatmaps: Tensor, kernel_size: int) -> Tensor:
     """DARK's modulation of whole heatmaps (R, K, H, W), as mmpose's ``gaussian_blur``:
     blurred with zero padding (OpenCV's kernel for the size), then rescaled so that each
-    map keeps its maximum. Returns (R, K, H, W)."""
+    map keeps its maximum. The separable blur is two matrix products with banded blur
+    matrices (on the CPU much faster than a one-channel convolution). Returns (R, K, H, W)."""
     R, K, H, W = heatmaps.shape
-    half = kernel_size // 2
-    g = gaussian_kernel(kernel_size, heatmaps.dtype, heatmaps.device)
-    maps = heatmaps.reshape(R * K, 1, H, W)
-    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, 1, -1), padding=(0, half))
-    maps = torch.nn.functional.conv2d(maps, g.view(1, 1, -1, 1), padding=(half, 0))
-    maps = maps.reshape(R, K, H, W)
+    rows = blur_matrix(H, kernel_size, heatmaps.dtype, heatmaps.device)
+    cols = blur_matrix(W, kernel_size, heatmaps.dtype, heatmaps.device)
+    # Each product is one large matrix multiplication (the matrices are symmetric).
+    maps = (heatmaps.reshape(R * K * H, W) @ cols).reshape(R * K, H, W)
+    maps = (maps.transpose(1, 2).reshape(R * K * W, H) @ rows).reshape(R * K, W, H)
+    maps = maps.transpose(1, 2).reshape(R, K, H, W)
     scale = heatmaps.amax(dim=(-2, -1)) / (maps.amax(dim=(-2, -1)) + 1e-12)
     return maps * scale[..., None, None]
 

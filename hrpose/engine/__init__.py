@@ -5,7 +5,7 @@ from .checkpoint import (CHECKPOINT_SAFE_GLOBALS, UnsafeCheckpointError, WeightS
                          allow_unsafe_checkpoint_loading, check_weight_shapes,
                          checkpoint_safe_globals, register_checkpoint_safe_globals,
                          unsafe_checkpoint_loading)
-from .hooks import RandomStateHook, WeightShapeCheckHook
+from .hooks import PerRankLossHook, RandomStateHook, WeightShapeCheckHook
 from .resume import find_resumable_checkpoint, is_complete_checkpoint
 
 __all__ = [
@@ -13,6 +13,6 @@ __all__ = [
     'UnsafeCheckpointError',
     'allow_unsafe_checkpoint_loading', 'checkpoint_safe_globals',
     'register_checkpoint_safe_globals', 'unsafe_checkpoint_loading', 'RandomStateHook',
-    'WeightShapeError', 'check_weight_shapes', 'WeightShapeCheckHook',
+    'WeightShapeError', 'check_weight_shapes', 'WeightShapeCheckHook', 'PerRankLossHook',
     'find_resumable_checkpoint', 'is_complete_checkpoint'
 ]

@@ -1,4 +1,8 @@
-"""Hooks that make interrupted training resumable exactly."""
+"""Hooks that make interrupted training resumable exactly, and one that records every
+rank's loss."""
+import json
+import os
+import os.path as osp
 import random
 
 import numpy as np
@@ -94,3 +98,26 @@ class WeightShapeCheckHook(Hook):
             runner.logger.warning(f'{len(left_out)} weight(s) of {source} do not fit this '
                                   f'model and keep their initial values (load_from_reinit): '
                                   f'{left_out}')
+
+
+@HOOKS.register_module()
+class PerRankLossHook(Hook):
+    """Appends each iteration's loss of this rank to ``<out_dir>/losses_rank<r>.jsonl``
+    (``{"iter": i, "loss": x}`` per line): mmengine logs rank 0's loss only, which covers
+    its share of the batch, so comparing a multi-process run with a one-process run on the
+    same images needs every rank's.
+
+    Args:
+        out_dir: folder of the files (created).
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        from mmengine.dist import get_rank
+        os.makedirs(self.out_dir, exist_ok=True)
+        loss = float(outputs['loss'].detach()) if hasattr(outputs['loss'], 'detach') \
+            else float(outputs['loss'])
+        with open(osp.join(self.out_dir, f'losses_rank{get_rank()}.jsonl'), 'a') as f:
+            f.write(json.dumps(dict(iter=runner.iter, loss=loss)) + '\n')

@@ -44,13 +44,47 @@ def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(
     rows = table_rows(capsys.readouterr().out)
     assert code == 0
     ran = {part: status for part, (status, _) in rows.items() if status != 'left out'}
-    assert len(ran) == 6 and set(ran.values()) == {'ok'}, rows
+    assert len(ran) == 9 and set(ran.values()) == {'ok'}, rows
     assert any(part.startswith('RoIAlign (cpu vs torchvision') for part in ran)
+    assert 'inference keypoints (tiny, cpu vs one CPU thread)' in ran
+    assert "decoding UDP (100 RoIs x 17 x 64x48, cpu vs mmpose's)" in ran
     training = next(result for part, (_, result) in rows.items() if part.startswith('training'))
     assert 'finite' in training and 'falling' in training
     left_out = [part for part, (status, _) in rows.items() if status == 'left out']
     assert 'mmcv CUDA kernels vs CPU' in left_out and 'W32 training with AMP' in left_out
     assert 'dist_train.sh 1 vs 2 processes' in left_out
+
+
+def test_a_broken_part_is_a_failed_row_and_the_others_still_run(
+        tmp_path, capsys, monkeypatch):
+    def broken(*args):
+        raise RuntimeError('CUDA error: out of memory\nmore lines')
+
+    monkeypatch.setattr(gpu_check, 'check_training', broken)
+    # a decoding that is off by a pixel is caught by its comparison, not only by an error
+    from hrpose.codecs import UDPHeatmap
+    decode = UDPHeatmap.decode
+    monkeypatch.setattr(UDPHeatmap, 'decode',
+                        lambda self, *a: (decode(self, *a)[0] + 1.0, decode(self, *a)[1]))
+    code = gpu_check.main(['--device', 'cpu', '--persons', '1', '--repeats', '1',
+                           '--work-dir', str(tmp_path)])
+    output = capsys.readouterr().out
+    rows = table_rows(output)
+    assert code == 1
+    assert rows['training'] == ('FAILED', 'RuntimeError: CUDA error: out of memory')
+    assert rows["decoding UDP (100 RoIs x 17 x 64x48, cpu vs mmpose's)"][0] == 'FAILED'
+    assert rows["decoding MSRA (100 RoIs x 17 x 64x48, cpu vs mmpose's)"][0] == 'ok'
+    assert rows['inference keypoints (tiny, cpu vs one CPU thread)'][0] == 'ok'
+    assert '9 part(s) run, 2 failed, 3 left out: FAILED training, decoding UDP' in output
+
+
+def test_keypoint_comparison_counts_the_keypoints_that_moved():
+    reference = torch.zeros(2, 17, 2)
+    moved = reference.clone()
+    moved[0, 3] = torch.tensor([3.0, 4.0])
+    within, largest = gpu_check.compare_keypoints(moved, reference)
+    assert within == pytest.approx(33 / 34) and largest == pytest.approx(5.0)
+    assert gpu_check.compare_keypoints(moved[:1], reference) == (0.0, float('inf'))
 
 
 def test_gpu_training_config_builds_its_iteration_loop(tmp_path):
@@ -95,3 +129,17 @@ def test_soft_nms_transcription_matches_mmcv_linear_soft_nms():
 def test_distributed_part_on_the_cpu(tmp_path):
     row = gpu_check.check_distributed(torch.device('cpu'), iters=4, work_dir=str(tmp_path))
     assert row.status == 'ok', row.detail
+    assert 'the same images' in row.detail
+    for rank in (0, 1):  # every rank recorded its own loss
+        assert (tmp_path / 'dist_2' / 'losses' / f'losses_rank{rank}.jsonl').is_file()
+
+
+def test_the_batch_loss_of_a_distributed_run_is_the_mean_over_its_ranks(tmp_path):
+    import json
+    for rank, losses in enumerate(([2.0, 1.0, 0.5], [4.0, 3.0])):
+        with open(tmp_path / f'losses_rank{rank}.jsonl', 'w') as f:
+            for i, loss in enumerate(losses):
+                f.write(json.dumps(dict(iter=i, loss=loss)) + '\n')
+    assert gpu_check.batch_losses(str(tmp_path), 2) == [3.0, 2.0]
+    with pytest.raises(FileNotFoundError, match='rank 2 wrote no losses'):
+        gpu_check.batch_losses(str(tmp_path), 3)

@@ -12,12 +12,15 @@ Parts (each row of the table says ok, FAILED or left out, and why):
    images (CPU: the tiny config in float32, a few iterations): iterations per second, peak
    memory, losses finite and falling.
 3. Distributed: with 2 or more GPUs (or ``--dist`` on the CPU, gloo), ``tools/dist_train.sh``
-   with 2 processes against 1 process at the same total batch: the loss curves agree
-   within noise.
-4. Inference latency with 1 / 5 / 10 / 20 persons on a 1216x800 image, and heatmap decoding
-   throughput, on the device.
+   with 2 processes against 1 process at the same total batch, on the same images: the
+   mean of the ranks' losses agrees with the one process's within 10 %.
+4. Inference latency with 1 / 5 / 10 / 20 persons on a 1216x800 image, and the keypoints of
+   20 persons against a reference run on the same weights and image (GPU: the CPU, TF32
+   off; CPU: one thread); heatmap decoding throughput, and its keypoints against the CPU's
+   (GPU) or mmpose's decoding (CPU).
 
-Exit status 0 when no part failed.
+Every row comes from a comparison that can fail; a part that raises is a FAILED row with
+its error, and the other parts still run. Exit status 0 when no part failed, 1 otherwise.
 """
 import argparse
 import json
@@ -234,27 +237,38 @@ def check_training(device: torch.device, iters: int, amp: bool, work_dir: str) -
 
 # 3. Distributed ------------------------------------------------------------------------------
 
-def scalar_losses(work_dir: str) -> List[float]:
-    """The logged ``loss`` of each logged iteration of a run, from its scalars.json."""
-    logs = []
-    for root, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            logs.append(osp.join(root, 'scalars.json'))
-    if not logs:
-        raise FileNotFoundError(f'no scalars.json under {work_dir}')
-    with open(sorted(logs)[-1]) as f:
-        return [json.loads(line)['loss'] for line in f if '"loss"' in line]
+def batch_losses(out_dir: str, procs: int) -> List[float]:
+    """The loss of each iteration over the whole batch: the mean of the ranks' losses
+    (each over its share of the images), from ``PerRankLossHook``'s files."""
+    per_rank = []
+    for rank in range(procs):
+        path = osp.join(out_dir, f'losses_rank{rank}.jsonl')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'rank {rank} wrote no losses ({path})')
+        with open(path) as f:
+            per_rank.append([json.loads(line)['loss'] for line in f])
+    n = min(len(losses) for losses in per_rank)
+    return [float(np.mean([losses[i] for losses in per_rank])) for i in range(n)]
 
 
 def check_distributed(device: torch.device, iters: int, work_dir: str,
                       total_batch: int = 4) -> Row:
-    """2 processes x total/2 images against 1 process x total images, same data order."""
+    """2 processes x total/2 images against 1 process x total images: the same images at
+    each iteration (the sampler gives rank r every other index of the same order), so the
+    mean of the two ranks' losses is compared with the one process's loss."""
     from hrpose.datasets.synthetic import make_synthetic_coco
     data_root = osp.join(work_dir, 'synthetic_dist')
     make_synthetic_coco(data_root, splits=dict(train=16), image_size=(160, 240), seed=0)
     curves = {}
     for procs in (1, 2):
         run_dir = osp.join(work_dir, f'dist_{procs}')
+        # every rank's loss, not only rank 0's, through a config that adds the hook
+        os.makedirs(run_dir, exist_ok=True)
+        config = osp.join(run_dir, 'dist_check_config.py')
+        with open(config, 'w') as f:
+            f.write(f'_base_ = [{TINY_CONFIG!r}]\n'
+                    f'custom_hooks = [dict(type=\'PerRankLossHook\', '
+                    f'out_dir={osp.join(run_dir, "losses")!r})]\n')
         options = [
             f'train_dataloader.dataset.data_root={data_root}/',
             'train_dataloader.dataset.ann_file=annotations/person_keypoints_train.json',
@@ -270,40 +284,80 @@ def check_distributed(device: torch.device, iters: int, work_dir: str,
         if device.type != 'cuda':
             env['CUDA_VISIBLE_DEVICES'] = ''
         proc = subprocess.run(
-            ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), TINY_CONFIG, str(procs),
+            ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), config, str(procs),
              '--work-dir', run_dir, '--cfg-options', *options],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             return Row(f'dist_train.sh 1 vs 2 processes ({device.type})', 'FAILED',
                        f'{procs} process(es) exited with {proc.returncode}: '
                        f'{proc.stderr.strip().splitlines()[-1:]}')
-        curves[procs] = scalar_losses(run_dir)
+        curves[procs] = batch_losses(osp.join(run_dir, 'losses'), procs)
     one, two = np.asarray(curves[1]), np.asarray(curves[2])
     n = min(len(one), len(two))
     relative = float(np.abs(one[:n] - two[:n]).max() / np.abs(one[:n]).mean())
     agree = n == iters and relative < 0.1
     return Row(f'dist_train.sh 1 vs 2 processes ({device.type}, batch {total_batch})',
                'ok' if agree else 'FAILED',
-               f'{n} iterations, largest loss difference {relative * 100:.1f}% of the mean loss')
+               f'{n} iterations, the same images: largest difference of the batch loss '
+               f'{relative * 100:.1f}% of the mean loss (rank mean vs one process)')
 
 
 # 4. Inference and decoding ---------------------------------------------------------------
 
+def predicted_keypoints(model, data, device: torch.device, threads: Optional[int] = None):
+    """Keypoints (N, K, 2) and the keypoint heatmaps' decode input of one forced-persons
+    prediction of ``model`` on ``device`` (optionally with ``threads`` CPU threads)."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            inputs = data['inputs'].to(device)
+            samples = [s.to(device) for s in data['data_samples']]
+            result = model.predict(inputs, samples)[0]
+        return result.pred_boxes.bboxes.cpu(), result.pred_instances.keypoints.cpu()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def compare_keypoints(keypoints: torch.Tensor, reference: torch.Tensor,
+                      tolerance_px: float = 0.01) -> Tuple[float, float]:
+    """(fraction of keypoints within ``tolerance_px`` of the reference, largest distance)."""
+    if keypoints.shape != reference.shape:
+        return 0.0, float('inf')
+    distance = (keypoints - reference).norm(dim=-1)
+    return float((distance <= tolerance_px).float().mean()), float(distance.max())
+
+
+# A keypoint of an untrained model sits on the maximum of a noisy heatmap: where two pixels
+# nearly tie, a rounding difference moves it to the other one. At most 2 % may move.
+KEYPOINTS_WITHIN = 0.98
+KEYPOINT_TOLERANCE_PX = 0.01
+
+
 def check_inference(device: torch.device, persons: List[int], repeats: int) -> List[Row]:
+    """Latency by person count, and the keypoints against a reference run on the same
+    weights and image: the CPU for a GPU (TF32 off for the comparison), the CPU with one
+    thread for the CPU (another order of the sums)."""
+    import copy
+
     from mmdet.structures import DetDataSample
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from bench.decode_throughput import random_heatmaps, time_call
+    from bench.decode_throughput import time_call
     from bench.persons_scaling import force_persons, person_boxes
-    from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap
     from hrpose.registry import MODELS
     init_default_scope('hrpose')
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model).to(device).eval()
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    reference_model = copy.deepcopy(model)
+    model = model.to(device)
     height, width = 800, 1216
-    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
     sample = DetDataSample(metainfo=dict(
         img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
         pad_shape=(height, width), batch_input_shape=(height, width)))
@@ -319,18 +373,78 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
         times.append(seconds)
     model_name = 'W32' if device.type == 'cuda' else 'tiny'
     slope = float(np.polyfit(persons, times, 1)[0]) if len(persons) > 1 else 0.0
-    rows = [Row(f'inference ({model_name}, {width}x{height}, {device.type})', 'ok',
+    rows = [Row(f'inference latency ({model_name}, {width}x{height}, {device.type})', 'ok',
                 ', '.join(f'{n} persons {t * 1000:.0f} ms' for n, t in zip(persons, times)) +
                 f'; {slope * 1000:.1f} ms per extra person')]
-    heatmaps, rois = random_heatmaps(100)
-    heatmaps, rois = heatmaps.to(device), rois.to(device)
-    rates = []
-    for codec in (MSRAHeatmap(), DARKHeatmap(), UDPHeatmap()):
-        seconds = time_call(lambda: codec.decode(heatmaps, rois), repeats, sync)
-        rates.append(f'{type(codec).__name__[:-7]} {100 / seconds:,.0f}')
-    rows.append(Row(f'decoding (100 RoIs x 17 x 64x48, {device.type})', 'ok',
-                    'RoIs/s: ' + ', '.join(rates)))
+
+    # The same persons on the same image through the reference.
+    boxes = person_boxes(max(persons), height, width, torch.Generator().manual_seed(1))
+    force_persons(model.roi_head, boxes.to(device))
+    force_persons(reference_model.roi_head, boxes)
+    data = reference_model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        _, keypoints = predicted_keypoints(model, data, device)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    if device.type == 'cuda':
+        reference_name = 'the CPU'
+        _, reference = predicted_keypoints(reference_model, data, torch.device('cpu'))
+    else:
+        reference_name = 'one CPU thread'
+        _, reference = predicted_keypoints(reference_model, data, device, threads=1)
+    within, largest = compare_keypoints(keypoints, reference, KEYPOINT_TOLERANCE_PX)
+    rows.append(Row(
+        f'inference keypoints ({model_name}, {device.type} vs {reference_name})',
+        'ok' if within >= KEYPOINTS_WITHIN else 'FAILED',
+        f'{len(keypoints)} persons x {keypoints.shape[1] if keypoints.dim() == 3 else 0}: '
+        f'{within:.1%} within {KEYPOINT_TOLERANCE_PX} px (needs {KEYPOINTS_WITHIN:.0%}), '
+        f'largest {largest:.3g} px'))
     return rows
+
+
+def check_decoding(device: torch.device, repeats: int) -> List[Row]:
+    """Throughput of each codec's decoding, and its keypoints against a reference: the
+    CPU's decoding for a GPU, mmpose's decoding (tests/reference) for the CPU."""
+    from bench.decode_throughput import (dark_decode_numpy, msra_decode_numpy, random_heatmaps,
+                                         time_call, udp_decode_numpy)
+    from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
+    heatmaps_cpu, rois_cpu = random_heatmaps(100)
+    heatmaps, rois = heatmaps_cpu.to(device), rois_cpu.to(device)
+    rows = []
+    for codec, numpy_decode in ((MSRAHeatmap(), msra_decode_numpy),
+                                (DARKHeatmap(), dark_decode_numpy),
+                                (UDPHeatmap(), udp_decode_numpy)):
+        name = type(codec).__name__[:-7]
+        seconds = time_call(lambda: codec.decode(heatmaps, rois), repeats, sync)
+        keypoints = codec.decode(heatmaps, rois)[0].cpu()
+        if device.type == 'cuda':
+            reference_name = 'CPU'
+            reference = codec.decode(heatmaps_cpu, rois_cpu)[0]
+        else:
+            reference_name = "mmpose's"
+            reference = torch.from_numpy(np.stack([
+                numpy_decode(h, r) for h, r in zip(heatmaps_cpu[:20].numpy(),
+                                                   rois_cpu[:20].numpy())])).float()
+            keypoints = keypoints[:20]
+        largest = float((keypoints - reference).abs().max())
+        rows.append(Row(f'decoding {name} (100 RoIs x 17 x 64x48, {device.type} vs '
+                        f'{reference_name})', 'ok' if largest < 0.01 else 'FAILED',
+                        f'{100 / seconds:,.0f} RoIs/s, largest difference {largest:.2e} px'))
+    return rows
+
+
+def guarded(part: str, check, *args) -> List[Row]:
+    """The rows of one part; an error in it becomes a FAILED row naming the error, so that
+    the other parts still run and the table still prints."""
+    try:
+        result = check(*args)
+    except Exception as error:  # a failing part must not hide the others
+        message = str(error).strip().splitlines()
+        return [Row(part, 'FAILED', f'{type(error).__name__}: {message[0] if message else ""}')]
+    return result if isinstance(result, list) else [result]
 
 
 def print_table(rows: List[Row], left_out: Dict[str, str]) -> None:
@@ -383,22 +497,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     for part in args.skip:
         left_out[part] = '--skip'
     if 'ops' not in args.skip:
-        rows += check_ops(device)
+        rows += guarded('mmcv ops', check_ops, device)
     if device.type == 'cpu':
         left_out['mmcv CUDA kernels vs CPU'] = 'no GPU (--device cpu)'
     if 'train' not in args.skip:
-        rows.append(check_training(device, iters, amp, work_dir))
+        rows += guarded('training', check_training, device, iters, amp, work_dir)
     if device.type == 'cpu':
         left_out['W32 training with AMP'] = 'AMP and full-size W32 need a GPU; the tiny ' \
             'model trained in float32 instead'
     if 'dist' not in args.skip:
         if gpus >= 2 or (device.type == 'cpu' and args.dist):
-            rows.append(check_distributed(device, max(4, min(iters, 20)), work_dir))
+            rows += guarded('dist_train.sh 1 vs 2 processes', check_distributed, device,
+                            max(4, min(iters, 20)), work_dir)
         else:
             left_out['dist_train.sh 1 vs 2 processes'] = \
                 'needs 2 GPUs' if device.type == 'cuda' else 'CPU: pass --dist to run it (gloo)'
     if 'inference' not in args.skip:
-        rows += check_inference(device, args.persons, args.repeats)
+        rows += guarded('inference', check_inference, device, args.persons, args.repeats)
+        rows += guarded('decoding', check_decoding, device, args.repeats)
     print_table(rows, left_out)
     failed = [r.part for r in rows if r.status == 'FAILED']
     print(f'\n{len(rows)} part(s) run, {len(failed)} failed, {len(left_out)} left out'
