@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from hrpose.models.roi_heads.heatmap_keypoint_head import HeatmapKeypointHead
-from tests.helpers import TINY_POSE_CONFIG, codec_config, synthetic_cfg_dict
+from tests.helpers import TEST_SEED, TINY_POSE_CONFIG, codec_config, synthetic_cfg_dict
 
 WARMUP_ITERS = 50
 
@@ -51,6 +51,7 @@ def test_keypoint_loss_falls_below_the_all_zero_level_within_the_warm_up(
     options = synthetic_cfg_dict(synthetic_root)
     options.update({
         'train_cfg.max_iters': WARMUP_ITERS, 'val_cfg': None, 'val_dataloader': None,
+        'randomness.seed': TEST_SEED,
         'val_evaluator': None,
         'default_hooks.checkpoint.interval': WARMUP_ITERS + 1,
         'default_hooks.logger.interval': 10,

@@ -14,7 +14,7 @@ from hrpose.evaluation.keypoint_errors import per_keypoint_errors
 from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, OVERFIT_CONFIG, REPO_ROOT,
                            TINY_POSE_CONFIG, data_cfg_options, overfit_options,
                            printed_metrics, pycocotools_metrics, run_script, run_tool,
-                           synthetic_cfg_options)
+                           synthetic_cfg_options, TEST_SEED)
 
 
 @pytest.mark.slow
@@ -37,7 +37,8 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data,
     work_dir = str(tmp_path / 'work')
     ann_file = osp.join(shared_data, 'coco', 'test_coco.json')
     iterations = Config.fromfile(OVERFIT_CONFIG).max_iters
-    options = overfit_options(osp.join(shared_data, 'coco'), codec, iterations)
+    options = overfit_options(osp.join(shared_data, 'coco'), codec, iterations) + [
+        f'randomness.seed={TEST_SEED}']
     # Evaluated once, by tools/test.py below: no validation at the end of training.
     run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
               '--cfg-options', *options, 'val_cfg=None', 'val_dataloader=None',
@@ -150,6 +151,7 @@ def test_keypoint_rcnn_baseline_trains_and_evaluates(tmp_path, synthetic_root):
     proc = run_tool([
         sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'work'),
         '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+        f'randomness.seed={TEST_SEED}',
         'model.test_cfg.rcnn.score_thr=0.0', f'val_evaluator.outfile_prefix={prefix}',
         *synthetic_cfg_options(synthetic_root)
     ])
