@@ -157,10 +157,11 @@ def test_keypoint_rcnn_baseline_trains_and_evaluates(tmp_path, synthetic_root):
     ])
     output = proc.stdout + proc.stderr
     losses = [float(v) for v in re.findall(r'loss_keypoint: ([0-9.]+)', output)]
-    # Cross-entropy over 56x56 positions: at least about log(3136) = 8.05 for logits that
-    # know nothing, more with detectron2's Kaiming initialisation of the deconvolution that
-    # gives the logits (measured 13.7 at the first iteration); and it falls.
-    assert losses and 7.5 < losses[0] < 25.0
+    # Cross-entropy over 56x56 positions: about log(3136) = 8.05 for logits that know
+    # nothing, more with detectron2's Kaiming initialisation of the deconvolution that gives
+    # the logits, how much more depending on the seed (measured at the first iteration:
+    # 13.7 with seed 0, 33.0 with seed 1); and it falls.
+    assert losses and losses[0] > np.log(56 * 56) - 0.5
     assert losses[-1] < losses[0]
     # The baseline's keypoints go through the same evaluator: pycocotools' numbers.
     printed = printed_metrics(output)
