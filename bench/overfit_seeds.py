@@ -55,9 +55,9 @@ def start(seed: int, args, threads: int) -> subprocess.Popen:
     command = [sys.executable, 'tools/train.py', CONFIG, '--work-dir', work_dir,
                '--cfg-options', *recipe_options(args.data, args.codec, args.iters, seed,
                                                 args.evals), *args.cfg_options]
-    log = open(osp.join(work_dir, 'train_output.log'), 'w')
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=env)
+    with open(osp.join(work_dir, 'train_output.log'), 'w') as log:  # the child keeps its copy
+        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=env)
 
 
 def main() -> None:

@@ -44,15 +44,24 @@ def gaussian_heatmaps(centres: Tensor, heatmap_size: Tuple[int, int], sigma: flo
     return gy[..., :, None] * gx[..., None, :]
 
 
+def gaussian_window(coords: Tensor, sigma: float, rounded: bool) -> Tuple[Tensor, Tensor]:
+    """The box ``[first, last)`` (each (R, K, 2)) of a keypoint's Gaussian target, 3 sigma
+    each side, as mmpose bounds it: around the rounded keypoint ``trunc(p + 0.5)`` with
+    ``trunc`` bounds (``rounded``, MSRA and UDP: numpy's ``astype(int64)`` rounds toward
+    zero, so a keypoint left of or above the heatmap is placed as mmpose places it), or
+    around the exact keypoint (DARK)."""
+    radius = 3 * sigma
+    if not rounded:
+        return coords - radius, coords + radius + 1
+    centre = torch.trunc(coords + 0.5)
+    return torch.trunc(centre - radius), torch.trunc(centre + radius + 1)
+
+
 def windowed_gaussian_heatmaps(coords: Tensor, heatmap_size: Tuple[int, int], sigma: float,
                                subpixel: bool) -> Tensor:
-    """Gaussians cut to a square window of ``3 sigma`` around the rounded keypoint, as
-    mmpose's MSRA (``subpixel=False``: peak on the rounded keypoint) and UDP
+    """Gaussians cut to the square window of :func:`gaussian_window` around the rounded
+    keypoint, as mmpose's MSRA (``subpixel=False``: peak on the rounded keypoint) and UDP
     (``subpixel=True``: peak on the exact keypoint) targets are drawn.
-
-    The rounded keypoint is ``trunc(p + 0.5)`` and the window's first pixel
-    ``trunc(centre - 3 sigma)``: numpy's ``astype(int64)``, which rounds toward zero, so
-    a keypoint left of or above the heatmap is placed as mmpose places it.
 
     Args:
         coords: (R, K, 2) heatmap coordinates.
@@ -63,22 +72,19 @@ def windowed_gaussian_heatmaps(coords: Tensor, heatmap_size: Tuple[int, int], si
     Returns:
         Tensor: (R, K, H, W).
     """
-    radius = 3 * sigma
-    patch_size = 2 * radius + 1
+    patch_size = 2 * 3 * sigma + 1
     patch_len = math.ceil(patch_size)  # np.arange(0, patch_size) has this many points
-    centre = torch.trunc(coords + 0.5)
-    first = torch.trunc(centre - radius)  # window pixel j holds patch point j - first
-    last = torch.trunc(centre + radius + 1)  # exclusive
-    # The patch's peak: its middle point, moved by the rounding for UDP.
-    peak = math.floor(patch_size / 2) + ((coords - centre) if subpixel else
-                                         torch.zeros_like(coords))
+    first, last = gaussian_window(coords, sigma, rounded=True)
+    # The patch's peak in patch points: its middle, moved by the rounding for UDP.
+    peak = math.floor(patch_size / 2) + ((coords - torch.trunc(coords + 0.5)) if subpixel
+                                         else torch.zeros_like(coords))
     axes = []
     for axis, size in enumerate(heatmap_size):
         grid = torch.arange(size, dtype=coords.dtype, device=coords.device)
-        offset = grid - first[..., axis:axis + 1]  # (R, K, size) patch point of each pixel
-        inside = ((grid >= first[..., axis:axis + 1]) & (grid < last[..., axis:axis + 1]) &
-                  (offset < patch_len))
-        value = torch.exp(-(offset - peak[..., axis:axis + 1])**2 / (2 * sigma**2))
+        low, high = first[..., axis:axis + 1], last[..., axis:axis + 1]
+        point = grid - low  # (R, K, size): the patch point of each pixel
+        inside = (grid >= low) & (grid < high) & (point < patch_len)
+        value = torch.exp(-(point - peak[..., axis:axis + 1])**2 / (2 * sigma**2))
         axes.append(value * inside.to(coords.dtype))
     gx, gy = axes
     return gy[..., :, None] * gx[..., None, :]
@@ -88,17 +94,10 @@ def gaussian_target_weights(coords: Tensor, keypoints_visible: Tensor,
                             heatmap_size: Tuple[int, int], sigma: float,
                             rounded: bool) -> Tensor:
     """(R, K) weights as mmpose gives them: 1 for a labelled keypoint (visibility >= 0.5)
-    whose 3-sigma box ``[p - 3 sigma, p + 3 sigma + 1)`` reaches the heatmap, else 0, with
-    ``p`` rounded as the window of :func:`windowed_gaussian_heatmaps` (``rounded``, MSRA
-    and UDP) or exact (DARK)."""
-    radius = 3 * sigma
-    if rounded:
-        centre = torch.trunc(coords + 0.5)
-        low, high = torch.trunc(centre - radius), torch.trunc(centre + radius + 1)
-    else:
-        low, high = coords - radius, coords + radius + 1
+    whose 3-sigma box (:func:`gaussian_window`) reaches the heatmap, else 0."""
+    first, last = gaussian_window(coords, sigma, rounded)
     size = coords.new_tensor(heatmap_size)
-    reaches = ((low < size) & (high >= 0)).all(dim=-1)
+    reaches = ((first < size) & (last >= 0)).all(dim=-1)
     return ((keypoints_visible >= 0.5) & reaches).to(coords.dtype)
 
 
@@ -256,3 +255,43 @@ class BaseHeatmapCodec:
         index = torch.as_tensor(list(flip_indices), device=heatmaps.device, dtype=torch.long)
         maps = heatmaps.flip(-1).reshape(R, len(flip_indices), per_keypoint, H, W)
         return maps.index_select(1, index)
+
+
+class GaussianHeatmapCodec(BaseHeatmapCodec):
+    """Codecs whose targets are unit-peak Gaussians of ``sigma`` heatmap pixels, one per
+    keypoint, drawn and weighted as mmpose draws them. Subclasses say where the peak sits
+    (``target_peak``) and implement :meth:`decode_heatmap_coords`:
+
+    * ``'rounded'`` (MSRA): on the nearest pixel centre, cut to 3 sigma around it;
+    * ``'exact'`` (DARK): on the exact keypoint, over the whole heatmap;
+    * ``'subpixel'`` (UDP): on the exact keypoint, cut to 3 sigma around the nearest pixel.
+
+    Args:
+        heatmap_size: (W, H) of the heatmaps, e.g. (48, 64).
+        sigma: Gaussian standard deviation in heatmap pixels.
+        roi_padding: see :class:`BaseHeatmapCodec`.
+    """
+
+    target_peak = 'exact'
+
+    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), sigma: float = 2.0,
+                 roi_padding: float = 1.25) -> None:
+        super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding)
+        if sigma <= 0:
+            raise ValueError(f'sigma must be positive, got {sigma}')
+        self.sigma = float(sigma)
+
+    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
+               rois: Tensor) -> Tuple[Tensor, Tensor]:
+        """Targets (R, K, H, W) and weights (R, K) (1: labelled, its 3-sigma box on the
+        heatmap)."""
+        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
+        exact = self.target_peak == 'exact'
+        weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
+                                          self.sigma, rounded=not exact)
+        if exact:
+            heatmaps = gaussian_heatmaps(coords, self.heatmap_size, self.sigma)
+        else:
+            heatmaps = windowed_gaussian_heatmaps(coords, self.heatmap_size, self.sigma,
+                                                  subpixel=self.target_peak == 'subpixel')
+        return heatmaps * weights[..., None, None], weights

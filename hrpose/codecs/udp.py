@@ -5,13 +5,13 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
-from .base import BaseHeatmapCodec, gaussian_target_weights, windowed_gaussian_heatmaps
-from .refinement import (dark_offset, dark_udp_offset, gaussian_blur_reflect, heatmap_argmax,
-                         sample_at)
+from .base import BaseHeatmapCodec
+from .dark import DARKHeatmap
+from .refinement import dark_udp_offset, gaussian_blur_reflect, heatmap_argmax, sample_at
 
 
 @KEYPOINT_CODECS.register_module()
-class UDPHeatmap(BaseHeatmapCodec):
+class UDPHeatmap(DARKHeatmap):
     """UDP's Gaussian heatmaps, as mmpose's ``UDPHeatmap(heatmap_type='gaussian')``.
 
     The unbiased transform puts the RoI's edges on the centres of the first and last
@@ -21,47 +21,32 @@ class UDPHeatmap(BaseHeatmapCodec):
     then UDP's refinement (``refine_keypoints_dark_udp``, :func:`dark_udp_offset`).
 
     Args:
-        heatmap_size: (W, H) of the heatmaps, e.g. (48, 64).
-        sigma: Gaussian standard deviation in heatmap pixels.
-        roi_padding: see :class:`BaseHeatmapCodec`.
-        blur_kernel_size: Gaussian kernel of the modulation (11 for sigma 2 at 64x48).
+        heatmap_size, sigma, roi_padding, blur_kernel_size: as :class:`DARKHeatmap`.
         refinement: ``'udp'`` (the reference's, default) or ``'dark'``: DARK's refinement
             (two-pixel differences, no clipping, none within 2 pixels of the border), which
             is not the published UDP method.
     """
 
     unbiased_transform = True
+    target_peak = 'subpixel'
     REFINEMENTS = ('udp', 'dark')
 
     def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), sigma: float = 2.0,
                  roi_padding: float = 1.25, blur_kernel_size: int = 11,
                  refinement: str = 'udp') -> None:
-        super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding)
-        if sigma <= 0:
-            raise ValueError(f'sigma must be positive, got {sigma}')
+        super().__init__(heatmap_size=heatmap_size, sigma=sigma, roi_padding=roi_padding,
+                         blur_kernel_size=blur_kernel_size)
         if refinement not in self.REFINEMENTS:
             raise ValueError(f'refinement must be one of {self.REFINEMENTS}, got {refinement!r}')
-        self.sigma = float(sigma)
-        self.blur_kernel_size = blur_kernel_size
         self.refinement = refinement
-
-    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
-               rois: Tensor) -> Tuple[Tensor, Tensor]:
-        """Targets (R, K, H, W) and weights (R, K) (1: labelled, its 3-sigma window on the
-        heatmap)."""
-        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
-        weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
-                                          self.sigma, rounded=True)
-        heatmaps = windowed_gaussian_heatmaps(coords, self.heatmap_size, self.sigma,
-                                              subpixel=True)
-        return heatmaps * weights[..., None, None], weights
 
     def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
         """Argmax + UDP's (or DARK's) refinement: coordinates (R, K, 2) and maxima (R, K)."""
+        if self.refinement == 'dark':
+            return super().decode_heatmap_coords(heatmaps)
         x, y, scores = heatmap_argmax(heatmaps)
         integer = torch.stack([x, y], dim=-1).to(heatmaps.dtype)
-        refine = dark_udp_offset if self.refinement == 'udp' else dark_offset
-        return integer + refine(heatmaps, x, y, self.blur_kernel_size), scores
+        return integer + dark_udp_offset(heatmaps, x, y, self.blur_kernel_size), scores
 
 
 @KEYPOINT_CODECS.register_module()

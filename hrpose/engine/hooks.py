@@ -117,7 +117,5 @@ class PerRankLossHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         from mmengine.dist import get_rank
         os.makedirs(self.out_dir, exist_ok=True)
-        loss = float(outputs['loss'].detach()) if hasattr(outputs['loss'], 'detach') \
-            else float(outputs['loss'])
         with open(osp.join(self.out_dir, f'losses_rank{get_rank()}.jsonl'), 'a') as f:
-            f.write(json.dumps(dict(iter=runner.iter, loss=loss)) + '\n')
+            f.write(json.dumps(dict(iter=runner.iter, loss=float(outputs['loss']))) + '\n')

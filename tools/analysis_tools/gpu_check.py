@@ -304,9 +304,10 @@ def check_distributed(device: torch.device, iters: int, work_dir: str,
 
 # 4. Inference and decoding ---------------------------------------------------------------
 
-def predicted_keypoints(model, data, device: torch.device, threads: Optional[int] = None):
-    """Keypoints (N, K, 2) and the keypoint heatmaps' decode input of one forced-persons
-    prediction of ``model`` on ``device`` (optionally with ``threads`` CPU threads)."""
+def predicted_keypoints(model, data, device: torch.device,
+                        threads: Optional[int] = None) -> torch.Tensor:
+    """Keypoints (N, K, 2), on the CPU, of one forced-persons prediction of ``model`` on
+    ``device`` (optionally with ``threads`` CPU threads)."""
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -315,7 +316,7 @@ def predicted_keypoints(model, data, device: torch.device, threads: Optional[int
             inputs = data['inputs'].to(device)
             samples = [s.to(device) for s in data['data_samples']]
             result = model.predict(inputs, samples)[0]
-        return result.pred_boxes.bboxes.cpu(), result.pred_instances.keypoints.cpu()
+        return result.pred_instances.keypoints.cpu()
     finally:
         torch.set_num_threads(previous)
 
@@ -385,15 +386,15 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        _, keypoints = predicted_keypoints(model, data, device)
+        keypoints = predicted_keypoints(model, data, device)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     if device.type == 'cuda':
         reference_name = 'the CPU'
-        _, reference = predicted_keypoints(reference_model, data, torch.device('cpu'))
+        reference = predicted_keypoints(reference_model, data, torch.device('cpu'))
     else:
         reference_name = 'one CPU thread'
-        _, reference = predicted_keypoints(reference_model, data, device, threads=1)
+        reference = predicted_keypoints(reference_model, data, device, threads=1)
     within, largest = compare_keypoints(keypoints, reference, KEYPOINT_TOLERANCE_PX)
     rows.append(Row(
         f'inference keypoints ({model_name}, {device.type} vs {reference_name})',
