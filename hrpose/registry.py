@@ -53,7 +53,7 @@ PARAM_SCHEDULERS = Registry(
 DATASETS = Registry(
     'dataset', parent=MMDET_DATASETS, locations=['mmdet.datasets', 'hrpose.datasets'])
 DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMDET_DATA_SAMPLERS, locations=['mmdet.datasets'])
+    'data sampler', parent=MMDET_DATA_SAMPLERS, locations=['mmdet.datasets', 'hrpose.datasets'])
 TRANSFORMS = Registry(
     'transform',
     parent=MMDET_TRANSFORMS,

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 
 from hrpose.datasets.person_boxes import (GROUND_TRUTH, describe_person_boxes,
                                           load_person_box_file)
+from hrpose.datasets.samplers import seeded_generators
 from hrpose.registry import DATASETS
 from hrpose.structures import coco_to_continuous
 from hrpose.utils.config_files import resolve_config_path
@@ -153,6 +154,16 @@ class CocoKeypointDataset(CocoDataset):
         metainfo = dict(metainfo or {})
         names = {k: metainfo.pop(k) for k in list(metainfo) if isinstance(metainfo[k], str)}
         return {**super()._load_metainfo(metainfo), **names}
+
+    def __getitem__(self, idx: int) -> dict:
+        """The sample after the pipeline; an index from a seeded sampler
+        (:mod:`hrpose.datasets.samplers`) runs the pipeline's random draws from its own
+        seed."""
+        seed = getattr(idx, 'augmentation_seed', None)
+        if seed is None:
+            return super().__getitem__(idx)
+        with seeded_generators(seed):
+            return super().__getitem__(int(idx))
 
     def COCOAPI(self, local_path: str) -> COCO:  # mmdet's hook for loading the json
         """pycocotools' index of the json, checked by :func:`check_coco_structure` before any

@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import random
+from typing import Optional
 
 import numpy as np
 import torch
@@ -13,44 +14,122 @@ from hrpose.engine.checkpoint import check_weight_shapes
 from hrpose.registry import HOOKS
 
 
+def generator_states() -> dict:
+    """This process's random states: torch's CPU generator, the current CUDA device's (when
+    there is one), numpy's and Python's."""
+    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
+                 python=random.getstate())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_generator_states(state: dict, host: bool = True) -> None:
+    """Give this process back the states of :func:`generator_states` (numpy's and
+    Python's only with ``host``)."""
+    torch.set_rng_state(state['torch'].cpu())
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state['cuda'].cpu())
+    if host:
+        np.random.set_state(state['numpy'])
+        random.setstate(state['python'])
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
-    """Saves the random number generators' states in every checkpoint and restores them on
-    resume, so a resumed run draws the same random numbers as an uninterrupted one.
+    """Keeps every rank's random states in the checkpoints and gives each rank its own back
+    on resume, so that a resumed run draws the same random numbers as one never stopped.
 
-    mmengine re-seeds on resume, which replays the data order (the sampler has its own
-    seeded generator and the skipped batches are loaded again) but restarts the global torch
-    generator, which the proposal samplers of the RPN and RoI head draw from. Restoring it
-    makes the losses after ``--resume`` match those of a run that was never stopped.
-
-    Each new pass over the training data draws a seed for the loader's workers; by default it
-    comes from the global torch generator, and a resumed run makes those draws at other
-    moments (while skipping the batches already used). The training dataloader therefore gets
-    a generator of its own, seeded from the run's seed, in every run.
-
-    The numpy and Python generators are restored only when ``restore_host_generators`` is
-    True: with ``num_workers=0`` the data pipeline draws from them in the main process and
-    mmengine replays the skipped batches after resuming, which already brings them to the
-    right state.
+    - mmengine re-seeds on resume, which replays the data order (the sampler has its own
+      seeded generator) but restarts the global torch generators the proposal samplers of
+      the RPN and RoI head draw from. mmengine also saves checkpoints on rank 0 only, so the
+      states are gathered from all ranks (``all_gather_object``) just before the
+      ``CheckpointHook`` saves: the checkpoint's ``random_state`` holds ``per_rank``, one
+      entry per rank (torch CPU, the rank's CUDA device, numpy, Python).
+    - Validation runs between a checkpoint and the next training step in a run that goes
+      on, but not in the resumed one; it gets a copy of the generators and hands the
+      originals back, so that it draws nothing from the training's streams.
+    - Each pass over the training data draws a seed for the loader's workers from the
+      global torch generator unless the loader has a generator of its own; it gets one,
+      seeded from the run's seed.
+    - The data augmentation is exact across a resume with the seeded samplers of
+      :mod:`hrpose.datasets.samplers` (``SeededDefaultSampler``, ``SeededInfiniteSampler``),
+      or without workers: an iteration-based loop replays the skipped batches in the main
+      process, whose numpy and Python generators the pipeline then draws from, and which
+      the replay itself brings to their saved states (restoring them before the replay
+      would draw the replay twice). A warning says so when a run has workers and neither.
     """
 
-    priority = 'VERY_LOW'
+    # Before the CheckpointHook (VERY_LOW) in the same after_train_* call.
+    priority = 'LOW'
 
-    def __init__(self, restore_host_generators: bool = False) -> None:
-        self.restore_host_generators = restore_host_generators
+    def __init__(self) -> None:
+        self._gathered = None  # ((epoch, iter), [state of each rank])
         self._resumed_state = None
+        self._before_validation = None
+
+    # -------------------------------------------------------------- saving
+    def _gather_if_saving(self, runner, by_epoch: bool) -> None:
+        from mmengine.dist import all_gather_object
+        from mmengine.hooks import CheckpointHook
+        for hook in runner.hooks:
+            if not isinstance(hook, CheckpointHook) or hook.by_epoch != by_epoch:
+                continue
+            if by_epoch:
+                saving = hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_epoch(runner))
+            else:
+                saving = hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_iter(runner))
+            if saving:
+                # A collective: every rank takes this branch at the same step.
+                self._gathered = ((runner.epoch, runner.iter),
+                                  all_gather_object(generator_states()))
+                return
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._gather_if_saving(runner, by_epoch=False)
+
+    def after_train_epoch(self, runner) -> None:
+        self._gather_if_saving(runner, by_epoch=True)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
-                     python=random.getstate())
-        if torch.cuda.is_available():
-            state['cuda'] = torch.cuda.get_rng_state_all()
-        checkpoint['random_state'] = state
+        from mmengine.dist import get_world_size
+        gathered, self._gathered = self._gathered, None
+        if gathered is not None and gathered[0] == (runner.epoch, runner.iter):
+            per_rank = gathered[1]
+        else:
+            # A save the CheckpointHook's schedule did not announce (a best checkpoint, a
+            # user's call): only this rank (0) is here to give its states.
+            per_rank = [generator_states()] + [None] * (get_world_size() - 1)
+        checkpoint['random_state'] = dict(per_rank=per_rank)
 
+    # -------------------------------------------------------------- resuming
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # Only a resumed run continues a random sequence; `load_from` starts a new one.
         if runner._resume:
-            self._resumed_state = checkpoint.get('random_state')
+            self._resumed_state = self._state_of_this_rank(runner,
+                                                           checkpoint.get('random_state'))
+
+    @staticmethod
+    def _state_of_this_rank(runner, saved: Optional[dict]) -> Optional[dict]:
+        from mmengine.dist import get_rank, get_world_size
+        if saved is None:
+            runner.logger.warning('the checkpoint holds no random states: the resumed run '
+                                  'draws other random numbers than an uninterrupted one')
+            return None
+        if 'per_rank' not in saved:  # one state, written before states were kept per rank
+            return saved
+        per_rank, rank = saved['per_rank'], get_rank()
+        if len(per_rank) != get_world_size():
+            runner.logger.warning(f'the checkpoint was saved by {len(per_rank)} process(es) '
+                                  f'and is resumed by {get_world_size()}: the random states '
+                                  'are restored where a rank has one; the losses will differ '
+                                  'from an uninterrupted run\'s')
+        state = per_rank[rank] if rank < len(per_rank) else None
+        if state is None:
+            runner.logger.warning(f'the checkpoint holds no random state of rank {rank}')
+        return state
 
     def before_train(self, runner) -> None:
         loader = getattr(runner.train_loop, 'dataloader', None)
@@ -60,15 +139,34 @@ class RandomStateHook(Hook):
         # Applied here rather than on load: the Runner may re-seed after loading (when the
         # config's seed differs from the checkpoint's).
         state, self._resumed_state = self._resumed_state, None
-        if state is None:
+        if loader is None:
+            if state is not None:
+                set_generator_states(state)
             return
-        torch.set_rng_state(state['torch'].cpu())
-        if 'cuda' in state and torch.cuda.is_available() and \
-                len(state['cuda']) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
-        if self.restore_host_generators:
-            np.random.set_state(state['numpy'])
-            random.setstate(state['python'])
+        from mmengine.runner import IterBasedTrainLoop
+
+        from hrpose.datasets.samplers import SeededDefaultSampler, SeededInfiniteSampler
+        sampler = getattr(loader.batch_sampler, 'sampler', None)
+        sampler = loader.sampler if sampler is None else sampler
+        seeded = isinstance(sampler, (SeededDefaultSampler, SeededInfiniteSampler))
+        if state is not None:
+            replayed_in_main_process = loader.num_workers == 0 and not seeded and \
+                isinstance(runner.train_loop, IterBasedTrainLoop)
+            set_generator_states(state, host=not replayed_in_main_process)
+        if loader.num_workers > 0 and not seeded:
+            runner.logger.warning(
+                f'train_dataloader.sampler is {type(sampler).__name__} with {loader.num_workers}'
+                ' workers: a resumed run\'s augmentation will differ from an uninterrupted '
+                "run's. SeededDefaultSampler or SeededInfiniteSampler make it exact.")
+
+    # -------------------------------------------------------------- validation
+    def before_val_epoch(self, runner) -> None:
+        self._before_validation = generator_states()
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        state, self._before_validation = self._before_validation, None
+        if state is not None:
+            set_generator_states(state)
 
 
 @HOOKS.register_module()
@@ -108,14 +206,16 @@ class PerRankLossHook(Hook):
     same images needs every rank's.
 
     Args:
-        out_dir: folder of the files (created).
+        out_dir: folder of the files (created); by default ``per_rank_losses`` in the work
+            dir.
     """
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: Optional[str] = None) -> None:
         self.out_dir = out_dir
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         from mmengine.dist import get_rank
-        os.makedirs(self.out_dir, exist_ok=True)
-        with open(osp.join(self.out_dir, f'losses_rank{get_rank()}.jsonl'), 'a') as f:
+        out_dir = self.out_dir or osp.join(runner.work_dir, 'per_rank_losses')
+        os.makedirs(out_dir, exist_ok=True)
+        with open(osp.join(out_dir, f'losses_rank{get_rank()}.jsonl'), 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter, loss=float(outputs['loss']))) + '\n')

@@ -27,7 +27,9 @@ train_dataloader = dict(
     batch_size=2,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Each sample's augmentation seeded from (seed, epoch, index): the same with any number
+    # of workers and ranks, and after a resume (hrpose/datasets/samplers.py).
+    sampler=dict(type='SeededDefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         type=dataset_type,
