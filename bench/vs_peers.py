@@ -325,14 +325,14 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
 
     keypoint_rois = []
     head = models['hrpose W32'][0].roi_head
-    positives = head.keypoint_positives
+    select = head.select_keypoint_rois
 
     def counting(*args, **kwargs):
-        found = positives(*args, **kwargs)
-        keypoint_rois.append(sum(len(p.pos_priors) for p in found))
+        found = select(*args, **kwargs)
+        keypoint_rois.append(sum(len(selected) for selected in found))
         return found
 
-    head.keypoint_positives = counting
+    head.select_keypoint_rois = counting
 
     def step(model, optim):
         data = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)

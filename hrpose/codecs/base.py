@@ -18,6 +18,7 @@ heatmap, so flipping heatmaps back (:meth:`flip_back`) needs no pixel shift.
 """
 import inspect
 import math
+from abc import ABCMeta, abstractmethod
 from typing import Sequence, Tuple
 
 import torch
@@ -101,13 +102,14 @@ def gaussian_target_weights(coords: Tensor, keypoints_visible: Tensor,
     return ((keypoints_visible >= 0.5) & reaches).to(coords.dtype)
 
 
-class BaseHeatmapCodec:
+class BaseHeatmapCodec(metaclass=ABCMeta):
     """Person RoIs <-> heatmaps: the geometry every codec shares.
 
     A codec turns keypoints into heatmap targets (:meth:`encode`) and heatmaps back into
     keypoints (:meth:`decode`) for a batch of RoIs, and owns the RoI geometry both use, so
-    that training and inference cannot drift apart. Subclasses implement :meth:`encode` and
-    :meth:`decode_heatmap_coords` (or :meth:`decode`).
+    that training and inference cannot drift apart. Both are templates around the heatmap
+    frame: subclasses implement :meth:`encode_heatmap_coords` and
+    :meth:`decode_heatmap_coords` (or override :meth:`decode` as a whole).
 
     Args:
         heatmap_size: (W, H) of the heatmaps, e.g. (48, 64).
@@ -208,7 +210,14 @@ class BaseHeatmapCodec:
             tuple: targets (R, K * channels_per_keypoint, H, W) and weights (R, K): 1 for a
             labelled keypoint inside its RoI's heatmap, else 0.
         """
-        raise NotImplementedError
+        return self.encode_heatmap_coords(
+            self.to_heatmap_coords(keypoints.float(), rois.float()), keypoints_visible)
+
+    @abstractmethod
+    def encode_heatmap_coords(self, coords: Tensor,
+                              keypoints_visible: Tensor) -> Tuple[Tensor, Tensor]:
+        """Targets (R, K * C, H, W) and weights (R, K) of keypoints at heatmap pixel
+        coordinates ``coords`` (R, K, 2, float32) with visibility (R, K)."""
 
     def decode_heatmap_coords(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
         """Heatmap pixel coordinates (R, K, 2) and scores (R, K) of (R, K * C, H, W) maps."""
@@ -281,11 +290,10 @@ class GaussianHeatmapCodec(BaseHeatmapCodec):
             raise ValueError(f'sigma must be positive, got {sigma}')
         self.sigma = float(sigma)
 
-    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
-               rois: Tensor) -> Tuple[Tensor, Tensor]:
+    def encode_heatmap_coords(self, coords: Tensor,
+                              keypoints_visible: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, K, H, W) and weights (R, K) (1: labelled, its 3-sigma box on the
         heatmap)."""
-        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
         exact = self.target_peak == 'exact'
         weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
                                           self.sigma, rounded=not exact)

@@ -31,10 +31,9 @@ class OneHotHeatmap(BaseHeatmapCodec):
         half = (bboxes[:, 2:] - bboxes[:, :2]).clamp(min=1e-3) * (self.roi_padding / 2)
         return torch.cat([centre - half, centre + half], dim=1)
 
-    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
-               rois: Tensor) -> Tuple[Tensor, Tensor]:
+    def encode_heatmap_coords(self, coords: Tensor,
+                              keypoints_visible: Tensor) -> Tuple[Tensor, Tensor]:
         """One-hot maps (R, K, H, W) at the nearest pixel and weights (R, K)."""
-        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
         W, H = self.heatmap_size
         centres = torch.floor(coords + 0.5)
         xs = torch.arange(W, dtype=coords.dtype, device=coords.device)

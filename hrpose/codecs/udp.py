@@ -74,10 +74,9 @@ class UDPCombinedHeatmap(BaseHeatmapCodec):
         self.radius = radius_factor * max(self.heatmap_size)
         self.blur_kernel_size = blur_kernel_size
 
-    def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
-               rois: Tensor) -> Tuple[Tensor, Tensor]:
+    def encode_heatmap_coords(self, coords: Tensor,
+                              keypoints_visible: Tensor) -> Tuple[Tensor, Tensor]:
         """Targets (R, 3K, H, W) and weights (R, K)."""
-        coords = self.to_heatmap_coords(keypoints.float(), rois.float())
         W, H = self.heatmap_size
         xs = torch.arange(W, dtype=coords.dtype, device=coords.device)
         ys = torch.arange(H, dtype=coords.dtype, device=coords.device)

@@ -124,14 +124,14 @@ def test_25_persons_keep_the_poses_mmpose_keeps(nms, seed):
     would drop persons that rescoring ranks in the top 20.)"""
     box_scores, keypoint_scores, poses, boxes = crowd(seed)
     codec = MSRAHeatmap()
+    rois = codec.expand_rois(boxes)
     results = InstanceData(bboxes=boxes, scores=box_scores, labels=torch.zeros(25).long(),
-                           keypoints=poses, keypoint_scores=keypoint_scores)
+                           keypoints=poses, keypoint_scores=keypoint_scores, keypoint_rois=rois)
     test_cfg = dict(rescore=True, keypoint_score_thr=0.2, max_poses_per_img=20)
     if nms:
         test_cfg['oks_nms'] = dict(iou_threshold=0.9, soft=nms == 'soft')
-    kept = postprocess_poses(results, dict(keypoint_sigmas=COCO_SIGMAS.tolist()), codec,
-                             test_cfg)
-    rois = codec.expand_rois(boxes)
+    kept = postprocess_poses(results, dict(keypoint_sigmas=COCO_SIGMAS.tolist()), test_cfg)
+    assert 'keypoint_rois' not in kept and 'keypoint_rois' in results
     areas = ((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])).numpy()
     index, scores = mmpose_pose_nms.evaluated_poses(
         box_scores.numpy(), keypoint_scores.numpy(), poses.numpy(), areas, COCO_SIGMAS.numpy(),

@@ -55,6 +55,34 @@ def test_every_codec_trains_and_predicts_k_keypoints(cfg, batch, codec, loss):
     assert pred.keypoints.shape == (len(pred.bboxes), 17, 2)
 
 
+@pytest.mark.parametrize('flip_test', [False, True])
+def test_keypoint_rois_are_expanded_once_per_image_in_training_and_in_prediction(
+        cfg, batch, flip_test, monkeypatch):
+    """Pooling, targets, decoding and the OKS-NMS areas all use the RoIs expanded once: a
+    change to the expansion cannot reach one of them and miss another."""
+    model = build_model(cfg)
+    model.roi_head.test_cfg.flip_test = flip_test
+    model.roi_head.test_cfg.oks_nms = dict(iou_threshold=0.9)
+    codec = model.roi_head.codec
+    calls = []
+    expand = codec.expand_rois
+
+    def counting(bboxes):
+        calls.append(len(bboxes))
+        return expand(bboxes)
+
+    monkeypatch.setattr(codec, 'expand_rois', counting)
+    model.train()
+    model(**model.data_preprocessor(copy.deepcopy(batch), True), mode='loss')
+    assert len(calls) == len(batch['inputs'])
+    calls.clear()
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(copy.deepcopy(batch), False), mode='predict')
+    assert len(calls) == len(batch['inputs'])
+    assert sum(calls) == sum(len(r.pred_boxes) for r in results) > 0
+
+
 def test_training_losses_include_a_finite_keypoint_loss(cfg, batch):
     model = build_model(cfg).train()
     data = model.data_preprocessor(copy.deepcopy(batch), True)
@@ -183,12 +211,17 @@ def test_keypoint_rois_hold_a_labelled_keypoint_inside(cfg):
         [45., 130., 75., 170.],  # around the lower keypoint only
     ])
     result = SimpleNamespace(pos_priors=priors, pos_assigned_gt_inds=torch.zeros(3).long())
-    positives = model.roi_head.keypoint_positives([result], [gt])
-    rois = [model.roi_head.codec.expand_rois(p.pos_priors) for p in positives]
-    assert len(rois[0]) == 2
-    torch.testing.assert_close(rois[0], model.roi_head.codec.expand_rois(priors[[0, 2]]))
-    _, weights = model.roi_head.keypoint_head.get_targets(positives, [gt])
+    selected = model.roi_head.select_keypoint_rois([result], [gt])
+    assert len(selected[0]) == 2
+    torch.testing.assert_close(selected[0].rois,
+                               model.roi_head.codec.expand_rois(priors[[0, 2]]))
+    _, weights = model.roi_head.keypoint_head.get_targets(selected)
     assert (weights.sum(dim=1) > 0).all()
+    # The targets of the selected RoIs are the codec's encoding of their persons.
+    targets, expected_weights = model.roi_head.codec.encode(
+        keypoints.expand(2, -1, -1), visible.expand(2, -1), selected[0].rois)
+    torch.testing.assert_close(model.roi_head.keypoint_head.get_targets(selected)[0], targets)
+    torch.testing.assert_close(weights, expected_weights)
 
 
 def test_keypoint_rois_reach_roi_align_in_float32_under_half_features(cfg, batch):

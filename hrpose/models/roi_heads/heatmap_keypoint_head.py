@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.structures.bbox import scale_boxes
 from mmdet.utils import InstanceList
 from mmengine.config import ConfigDict
@@ -148,52 +147,39 @@ class HeatmapKeypointHead(BaseModule):
                 'equal (K comes from the dataset metainfo, e.g. 17 for COCO, 14 for '
                 'CrowdPose)')
 
-    def get_targets(self, sampling_results: List[SamplingResult],
-                    batch_gt_instances: InstanceList,
-                    rcnn_train_cfg: Optional[ConfigDict] = None) -> Tuple[Tensor, Tensor]:
-        """Heatmap targets of the positive proposals, as mmdet's mask head makes its masks.
+    def get_targets(self, keypoint_rois: InstanceList) -> Tuple[Tensor, Tensor]:
+        """Heatmap targets of the keypoint RoIs, as mmdet's mask head makes its masks.
 
         Args:
-            sampling_results: per image, ``pos_priors`` (R_i, 4) person boxes and
-                ``pos_assigned_gt_inds`` (R_i,) their persons (the keypoint RoIs the RoI head
-                kept, see ``TopDownHeatmapRoIHead.keypoint_positives``).
-            batch_gt_instances: per image, ``keypoints`` (N_i, K, 2) and
-                ``keypoints_visible`` (N_i, K) in input-image coordinates.
-            rcnn_train_cfg: the RoI head's training config (unused: the codec owns the
-                geometry).
+            keypoint_rois: per image, ``heatmap_coords`` (R_i, K, 2) and
+                ``keypoints_visible`` (R_i, K) of the RoIs the RoI head selected (see
+                ``TopDownHeatmapRoIHead.select_keypoint_rois``).
 
         Returns:
-            tuple: targets (R, K * C, H, W) for the expanded RoIs of the positives, in
-            order, and weights (R, K), R = sum R_i.
+            tuple: targets (R, K * C, H, W) in the RoIs' order and weights (R, K),
+            R = sum R_i.
         """
-        rois, keypoints, visible = [], [], []
-        for res, gt in zip(sampling_results, batch_gt_instances):
-            self.check_num_keypoints(gt.keypoints)
-            dtype = res.pos_priors.dtype
-            rois.append(self.codec.expand_rois(res.pos_priors))
-            keypoints.append(gt.keypoints.to(dtype)[res.pos_assigned_gt_inds])
-            visible.append(gt.keypoints_visible.to(dtype)[res.pos_assigned_gt_inds])
-        return self.codec.encode(torch.cat(keypoints), torch.cat(visible), torch.cat(rois))
+        return self.codec.encode_heatmap_coords(
+            torch.cat([selected.heatmap_coords for selected in keypoint_rois]),
+            torch.cat([selected.keypoints_visible for selected in keypoint_rois]))
 
-    def loss_and_target(self, heatmaps: Tensor, sampling_results: List[SamplingResult],
-                        batch_gt_instances: InstanceList,
-                        rcnn_train_cfg: Optional[ConfigDict] = None) -> Dict[str, Tensor]:
+    def loss_and_target(self, heatmaps: Tensor,
+                        keypoint_rois: InstanceList) -> Dict[str, Tensor]:
         """Encode the targets with the codec and compute the heatmap loss.
 
         Args:
-            heatmaps: (R, K * C, H, W) predictions for the positives' expanded RoIs.
-            sampling_results, batch_gt_instances, rcnn_train_cfg: as :meth:`get_targets`.
+            heatmaps: (R, K * C, H, W) predictions for the keypoint RoIs.
+            keypoint_rois: as :meth:`get_targets`.
 
         Returns:
             dict: ``loss_keypoint`` (scalar), ``keypoint_targets`` (R, K * C, H, W) and
             ``keypoint_weights`` (R, K).
         """
-        targets, weights = self.get_targets(sampling_results, batch_gt_instances,
-                                            rcnn_train_cfg)
+        targets, weights = self.get_targets(keypoint_rois)
         loss = self.loss_keypoint(heatmaps, targets.to(heatmaps.dtype), weights.to(heatmaps.dtype))
         return dict(loss_keypoint=loss, keypoint_targets=targets, keypoint_weights=weights)
 
-    def predict_by_feat(self, heatmaps: Tensor, results_list: InstanceList,
+    def predict_by_feat(self, heatmaps: Optional[Tensor], results_list: InstanceList,
                         batch_img_metas: List[dict],
                         rcnn_test_cfg: Optional[ConfigDict] = None,
                         rescale: bool = False) -> InstanceList:
@@ -204,19 +190,19 @@ class HeatmapKeypointHead(BaseModule):
         results stay as the box branch left them.
 
         Args:
-            heatmaps: (R, K * C, H, W) for the expanded RoIs of the boxes of
-                ``results_list``, image after image (R = total detections).
-            results_list: per image, ``bboxes`` (N_i, 4) in input-image coordinates,
-                ``scores`` (N_i,), ``labels``.
+            heatmaps: (R, K * C, H, W) for the ``keypoint_rois`` of ``results_list``, image
+                after image (R = total detections; None when R = 0).
+            results_list: per image, ``bboxes`` (N_i, 4) and ``keypoint_rois`` (N_i, 4) in
+                input-image coordinates, ``scores`` (N_i,), ``labels``.
             batch_img_metas: per image, ``scale_factor``.
             rcnn_test_cfg: unused (the signature of mmdet's branch heads).
-            rescale: map boxes and keypoints back to the original image.
+            rescale: map boxes, RoIs and keypoints back to the original image.
 
         Returns:
             list[InstanceData]: the detections with ``keypoints`` (N_i, K, 2) and
             ``keypoint_scores`` (N_i, K), float32.
         """
-        rois = torch.cat([self.codec.expand_rois(res.bboxes) for res in results_list])
+        rois = torch.cat([res.keypoint_rois for res in results_list])
         if len(rois):
             keypoints, scores = self.codec.decode(heatmaps, rois)
         else:
@@ -230,6 +216,7 @@ class HeatmapKeypointHead(BaseModule):
             if rescale:
                 w_scale, h_scale = img_meta['scale_factor']
                 res.bboxes = scale_boxes(res.bboxes, (1 / w_scale, 1 / h_scale))
+                res.keypoint_rois = scale_boxes(res.keypoint_rois, (1 / w_scale, 1 / h_scale))
                 res.keypoints = res.keypoints / res.keypoints.new_tensor([w_scale, h_scale])
             outputs.append(res)
         return outputs

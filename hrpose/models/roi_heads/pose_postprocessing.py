@@ -102,7 +102,7 @@ def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
     return torch.as_tensor(keep, dtype=torch.long).to(scores.device)
 
 
-def postprocess_poses(results, img_meta: dict, codec, test_cfg: dict):
+def postprocess_poses(results, img_meta: dict, test_cfg: dict):
     """One image's box detections with their poses -> the poses that are evaluated.
 
     As mmpose's top-down protocol and COCO's keypoint evaluation: every detection is
@@ -112,16 +112,19 @@ def postprocess_poses(results, img_meta: dict, codec, test_cfg: dict):
 
     Args:
         results (InstanceData): ``bboxes`` (N, 4), ``scores`` (N,), ``keypoints``
-            (N, K, 2), ``keypoint_scores`` (N, K), all in one image's coordinates.
+            (N, K, 2), ``keypoint_scores`` (N, K) and ``keypoint_rois`` (N, 4, the expanded
+            boxes the keypoints were decoded in, which give each pose's area), all in one
+            image's coordinates.
         img_meta: the image's metainfo (``keypoint_sigmas`` for OKS-NMS).
-        codec: the keypoint codec, whose expanded RoIs give each pose's area.
         test_cfg: ``rescore``, ``keypoint_score_thr`` (default 0.2), ``oks_nms``,
             ``max_poses_per_img``.
 
     Returns:
-        InstanceData: the poses kept (L <= max_poses_per_img), best first, rescored.
+        InstanceData: the poses kept (L <= max_poses_per_img), best first, rescored, without
+        ``keypoint_rois``.
     """
     poses = results.clone()
+    rois = poses.pop('keypoint_rois')
     if test_cfg.get('rescore', False):
         poses.scores = rescore_instances(poses.scores, poses.keypoint_scores,
                                          test_cfg.get('keypoint_score_thr', 0.2))
@@ -133,7 +136,6 @@ def postprocess_poses(results, img_meta: dict, codec, test_cfg: dict):
             raise KeyError('OKS-NMS: no keypoint_sigmas in the image metainfo (pack them '
                            'with PackKeypointDetInputs) nor in test_cfg.oks_nms.sigmas')
         # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
-        rois = codec.expand_rois(poses.bboxes)
         areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
         soft = nms_cfg.get('soft', False)
         keep = oks_nms(poses.keypoints, poses.scores, areas,

@@ -102,34 +102,38 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         losses['loss_keypoint'] = self.keypoint_loss(x, sampling_results, batch_gt_instances)
         return losses
 
-    def keypoint_positives(self, sampling_results: List[SamplingResult],
-                           batch_gt_instances: List[InstanceData]) -> List[InstanceData]:
-        """The positive proposals that train the keypoint branch, per image.
+    def select_keypoint_rois(self, sampling_results: List[SamplingResult],
+                             batch_gt_instances: List[InstanceData]) -> List[InstanceData]:
+        """Each image's keypoint RoIs for training, expanded once here and used as they are
+        by the pooling and the targets.
 
-        As Keypoint R-CNN: a proposal trains the branch only if a labelled keypoint of its
-        person lies inside it (here: inside the expanded RoI, on the heatmap); proposals
-        with all-zero weights would take slots of the cap and dilute the loss. Then at most
+        As Keypoint R-CNN: a positive proposal (the sampler's, ground-truth boxes included)
+        trains the branch only if a labelled keypoint of its person lies inside it (here:
+        inside the expanded RoI, on the heatmap); proposals with all-zero weights would take
+        slots of the cap and dilute the loss. Then at most
         ``train_cfg.max_keypoint_rois_per_img`` of them, a random subset.
 
         Returns:
-            list[InstanceData]: per image, ``pos_priors`` (R_i, 4) and
-            ``pos_assigned_gt_inds`` (R_i,), as mmdet's sampling results name them.
+            list[InstanceData]: per image, ``rois`` (R_i, 4) the expanded RoIs in
+            input-image coordinates, ``gt_inds`` (R_i,) their persons, ``heatmap_coords``
+            (R_i, K, 2) the persons' keypoints in each RoI's heatmap frame (float32) and
+            ``keypoints_visible`` (R_i, K).
         """
         max_per_img = (self.train_cfg or {}).get('max_keypoint_rois_per_img', None)
-        positives = []
+        selected = []
         for res, gt in zip(sampling_results, batch_gt_instances):
             self.keypoint_head.check_num_keypoints(gt.keypoints)
-            priors, gt_inds = res.pos_priors, res.pos_assigned_gt_inds
-            coords = self.codec.to_heatmap_coords(
-                gt.keypoints.to(priors.dtype)[gt_inds], self.codec.expand_rois(priors))
-            visible = gt.keypoints_visible.to(priors.dtype)[gt_inds]
-            keep = self.codec.target_weights(coords, visible).sum(dim=-1) > 0
-            priors, gt_inds = priors[keep], gt_inds[keep]
-            if max_per_img is not None and len(gt_inds) > max_per_img:
-                chosen = torch.randperm(len(gt_inds), device=gt_inds.device)[:max_per_img]
-                priors, gt_inds = priors[chosen], gt_inds[chosen]
-            positives.append(InstanceData(pos_priors=priors, pos_assigned_gt_inds=gt_inds))
-        return positives
+            gt_inds = res.pos_assigned_gt_inds
+            rois = self.codec.expand_rois(res.pos_priors.float())
+            coords = self.codec.to_heatmap_coords(gt.keypoints.float()[gt_inds], rois)
+            visible = gt.keypoints_visible.float()[gt_inds]
+            keep = (self.codec.target_weights(coords, visible).sum(dim=-1) > 0).nonzero()[:, 0]
+            if max_per_img is not None and len(keep) > max_per_img:
+                keep = keep[torch.randperm(len(keep), device=keep.device)[:max_per_img]]
+            selected.append(InstanceData(rois=rois[keep], gt_inds=gt_inds[keep],
+                                         heatmap_coords=coords[keep],
+                                         keypoints_visible=visible[keep]))
+        return selected
 
     def keypoint_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                       batch_gt_instances: List[InstanceData]) -> Tensor:
@@ -138,13 +142,11 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         A batch with no keypoint RoI gives a zero loss that still depends on every
         parameter of the branch, so distributed training sees the same graph on all ranks.
         """
-        positives = self.keypoint_positives(sampling_results, batch_gt_instances)
-        rois_per_img = [self.codec.expand_rois(p.pos_priors) for p in positives]
-        if sum(len(rois) for rois in rois_per_img) == 0:
+        keypoint_rois = self.select_keypoint_rois(sampling_results, batch_gt_instances)
+        if sum(len(selected) for selected in keypoint_rois) == 0:
             return sum(p.sum() for p in self.keypoint_head.parameters()) * 0.0
-        heatmaps = self._keypoint_forward(x, rois_per_img)
-        return self.keypoint_head.loss_and_target(heatmaps, positives, batch_gt_instances,
-                                                  self.train_cfg)['loss_keypoint']
+        heatmaps = self._keypoint_forward(x, [selected.rois for selected in keypoint_rois])
+        return self.keypoint_head.loss_and_target(heatmaps, keypoint_rois)['loss_keypoint']
 
     def _keypoint_forward(self, x: Tuple[Tensor], rois_per_img: List[Tensor]) -> Tensor:
         """Heatmaps (R, K * C, H, W) for per-image RoIs [(R_i, 4)] in input-image
@@ -187,11 +189,14 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                           batch_img_metas: Optional[List[dict]] = None,
                           x_flipped: Optional[Tuple[Tensor]] = None,
                           rescale: bool = False) -> List[InstanceData]:
-        """Add ``keypoints`` (N_i, K, 2) and ``keypoint_scores`` (N_i, K) to each image's
-        detections, whose boxes are in input-image coordinates (the keypoints too, unless
-        ``rescale``)."""
+        """Add ``keypoint_rois`` (N_i, 4, the expanded boxes), ``keypoints`` (N_i, K, 2)
+        and ``keypoint_scores`` (N_i, K) to each image's detections, whose boxes are in
+        input-image coordinates (the results too, unless ``rescale``)."""
         batch_img_metas = batch_img_metas or [{} for _ in results_list]
-        rois_per_img = [self.codec.expand_rois(res.bboxes) for res in results_list]
+        # Expanded once: pooled here, decoded in them, their areas for OKS-NMS.
+        for res in results_list:
+            res.keypoint_rois = self.codec.expand_rois(res.bboxes.float())
+        rois_per_img = [res.keypoint_rois for res in results_list]
         heatmaps = None
         if sum(len(rois) for rois in rois_per_img) > 0:
             heatmaps = self._keypoint_forward(x, rois_per_img)
@@ -206,7 +211,7 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         """The pose results of each image's detections (from :meth:`predict`): rescored,
         OKS-NMS'd and capped as ``test_cfg`` asks (see ``postprocess_poses``)."""
         return [
-            postprocess_poses(res, meta, self.codec, self.test_cfg or {})
+            postprocess_poses(res, meta, self.test_cfg or {})
             for res, meta in zip(results_list, batch_img_metas)
         ]
 
