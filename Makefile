@@ -1,5 +1,5 @@
 # hrpose: the two commands a newcomer runs are `make demo` and `make test`; both install
-# the environment first (tools/install.sh is idempotent and caches the mmcv build).
+# the environment first (tools/install/install.sh is idempotent and caches the mmcv build).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CONFIG ?= configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py
@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: install demo test test-full test-quick lint clean
 
 install:
-	HRPOSE_VENV=$(VENV) bash tools/install.sh
+	HRPOSE_VENV=$(VENV) bash tools/install/install.sh
 
 # Main job: generate the synthetic person set, train the tiny hrpose config on the CPU, and
 # evaluate keypoint AP and box AP on the synthetic validation images.

@@ -1,6 +1,6 @@
 """hrpose's package definition; metadata and pins live in setup.cfg.
 
-torch, torchvision and mmcv (built from source with ops) are installed by tools/install.sh
+torch, torchvision and mmcv (built from source with ops) are installed by tools/install/install.sh
 and are deliberately not install_requires here: a plain 'torch' requirement would pull a
 multi-gigabyte build, and mmcv has no wheels for torch 2.14.
 

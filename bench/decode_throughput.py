@@ -12,109 +12,21 @@ and for that reference on the same heatmaps, and for UDP with DARK's refinement.
 import argparse
 import os.path as osp
 import sys
-import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap  # noqa: E402
-from tests.reference import mmpose_codecs  # noqa: E402
-
-
-def decode_numpy(heatmaps: np.ndarray, roi: np.ndarray, decode, unbiased: bool) -> np.ndarray:
-    """One instance: heatmaps (K, H, W), roi (4,) -> keypoints (K, 2) in the image, with
-    mmpose's heatmap decoding ``decode`` and hrpose's RoI transform.
-
-    ``unbiased``: UDP's transform (RoI edges on the first and last pixel centres) instead of
-    pixel j spanning [j, j + 1) of the RoI's W bins.
-    """
-    K, H, W = heatmaps.shape
-    size = np.array([W, H], dtype=np.float64)
-    extent = roi[2:] - roi[:2]
-    points, _ = decode(heatmaps)
-    if unbiased:
-        return roi[:2] + points * extent / (size - 1)
-    return roi[:2] + (points + 0.5) * extent / size
-
-
-def msra_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, mmpose_codecs.msra_decode, unbiased=False)
-
-
-def dark_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, mmpose_codecs.dark_decode, unbiased=False)
-
-
-def udp_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    return decode_numpy(heatmaps, roi, mmpose_codecs.udp_decode, unbiased=True)
-
+from hrpose.utils.benchmarking import random_heatmaps, time_call  # noqa: E402
+from tests.reference.mmpose_decoding import (BORDER_BANDS, border_band_errors,  # noqa: E402
+                                             dark_decode_numpy, msra_decode_numpy,
+                                             udp_decode_numpy)
 
 CODECS = {
     'msra': (MSRAHeatmap, msra_decode_numpy),
     'dark': (DARKHeatmap, dark_decode_numpy),
     'udp': (UDPHeatmap, udp_decode_numpy),
 }
-
-
-def random_heatmaps(num_rois: int, seed: int = 0):
-    """Peaky random heatmaps (R, 17, 64, 48) and RoIs (R, 4), like a trained head's."""
-    gen = torch.Generator().manual_seed(seed)
-    xy1 = torch.rand(num_rois, 2, generator=gen) * 500
-    rois = torch.cat([xy1, xy1 + torch.tensor([96., 128.]) * (1 + torch.rand(num_rois, 1,
-                                                                             generator=gen))],
-                     dim=1)
-    centres = torch.rand(num_rois, 17, 2, generator=gen) * torch.tensor([40., 56.]) + 4
-    xs, ys = torch.arange(48.), torch.arange(64.)
-    heatmaps = torch.exp(-((xs - centres[..., 0:1])**2)[..., None, :] / 8 -
-                         ((ys - centres[..., 1:2])**2)[..., :, None] / 8)
-    heatmaps = heatmaps + 0.02 * torch.rand(heatmaps.shape, generator=gen)
-    return heatmaps, rois
-
-
-BORDER_BANDS = ((0, 3), (3, 5), (5, 7), (7, float('inf')))
-
-
-def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0,
-                       noise: float = 0.01) -> dict:
-    """Refinement error by distance from the heatmap border, hrpose against the reference.
-
-    Gaussians of ``sigma`` at random sub-pixel points of a 64x48 heatmap with light uniform
-    noise; each codec's heatmap-space decoding (the part before the RoI transform) against
-    mmpose's on the same heatmaps (``udp-dark``: hrpose's UDP with DARK's refinement,
-    against mmpose's UDP).
-
-    Returns:
-        dict: ``{codec: {band: (hrpose mean error, reference mean error, count)}}`` in
-        heatmap pixels, bands ``(low, high)`` of ``min(x, y, W - 1 - x, H - 1 - y)``.
-    """
-    W, H = 48, 64
-    gen = torch.Generator().manual_seed(seed)
-    points = torch.rand(num_points, 1, 2, generator=gen) * torch.tensor([W - 1., H - 1.])
-    xs, ys = torch.arange(W, dtype=torch.float32), torch.arange(H, dtype=torch.float32)
-    heatmaps = torch.exp(-((xs - points[..., 0:1])**2)[..., None, :] / (2 * sigma**2) -
-                         ((ys - points[..., 1:2])**2)[..., :, None] / (2 * sigma**2))
-    heatmaps = heatmaps + noise * torch.rand(heatmaps.shape, generator=gen)
-    x, y = points[:, 0, 0], points[:, 0, 1]
-    distance = torch.minimum(torch.minimum(x, y), torch.minimum(W - 1 - x, H - 1 - y))
-    numpy_maps = heatmaps.numpy()
-    results = {}
-    for name, codec, decode in (('msra', MSRAHeatmap(), mmpose_codecs.msra_decode),
-                                ('dark', DARKHeatmap(), mmpose_codecs.dark_decode),
-                                ('udp', UDPHeatmap(), mmpose_codecs.udp_decode),
-                                ('udp-dark', UDPHeatmap(refinement='dark'),
-                                 mmpose_codecs.udp_decode)):
-        ours, _ = codec.decode_heatmap_coords(heatmaps)
-        ours_error = (ours[:, 0] - points[:, 0]).norm(dim=-1)
-        reference = torch.from_numpy(np.stack([decode(m)[0][0] for m in numpy_maps])).float()
-        reference_error = (reference - points[:, 0]).norm(dim=-1)
-        bands = {}
-        for low, high in BORDER_BANDS:
-            in_band = (distance >= low) & (distance < high)
-            bands[(low, high)] = (ours_error[in_band].mean().item(),
-                                  reference_error[in_band].mean().item(), int(in_band.sum()))
-        results[name] = bands
-    return results
 
 
 def print_border_bands(seed: int = 0) -> None:
@@ -130,20 +42,6 @@ def print_border_bands(seed: int = 0) -> None:
     for name, bands in results.items():
         print(f'{name:6s} ' + ' '.join(f'{ours:9.3f} / {ref:8.3f}'
                                        for ours, ref, _ in bands.values()))
-
-
-def time_call(fn, repeats: int, sync=lambda: None) -> float:
-    """Seconds per call: the fastest of ``repeats`` timed calls after one warm-up call (the
-    minimum, as timeit advises, is the least disturbed by other work on the machine)."""
-    fn()
-    sync()
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

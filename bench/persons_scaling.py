@@ -19,12 +19,11 @@ import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
-from torch import Tensor
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.registry import MODELS  # noqa: E402
 from hrpose.utils import register_all_modules  # noqa: E402
+from hrpose.utils.benchmarking import force_persons, person_boxes  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
@@ -43,33 +42,6 @@ def parse_args() -> argparse.Namespace:
                         help='config overrides, e.g. model.roi_head.keypoint_roi_extractor.'
                         'roi_layer.sampling_ratio=2')
     return parser.parse_args()
-
-
-def person_boxes(num: int, height: int, width: int, generator: torch.Generator) -> Tensor:
-    """``num`` person-shaped boxes (x1, y1, x2, y2) spread over the image."""
-    h = torch.empty(num).uniform_(0.2, 0.6, generator=generator) * height
-    w = h * torch.empty(num).uniform_(0.3, 0.6, generator=generator)
-    x1 = torch.rand(num, generator=generator) * (width - w)
-    y1 = torch.rand(num, generator=generator) * (height - h)
-    return torch.stack([x1, y1, x1 + w, y1 + h], dim=1)
-
-
-def force_persons(roi_head, boxes: torch.Tensor) -> None:
-    """Run the box branch as usual, then hand the keypoint branch exactly ``boxes``."""
-    predict_bbox = roi_head.predict_bbox
-
-    def forced(*args, **kwargs):
-        results = predict_bbox(*args, **kwargs)
-        forced_results = []
-        for _ in results:
-            res = InstanceData()
-            res.bboxes = boxes.clone()
-            res.scores = torch.ones(len(boxes))
-            res.labels = torch.zeros(len(boxes), dtype=torch.long)
-            forced_results.append(res)
-        return forced_results
-
-    roi_head.predict_bbox = forced
 
 
 def main() -> None:

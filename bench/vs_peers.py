@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from bench.persons_scaling import force_persons, person_boxes  # noqa: E402
 from hrpose.utils import register_all_modules  # noqa: E402
+from hrpose.utils.benchmarking import force_persons, person_boxes  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 HRPOSE_CONFIGS = {

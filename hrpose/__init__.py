@@ -35,7 +35,7 @@ def _check_dependencies() -> None:
     if problems:
         raise ImportError(
             'hrpose cannot start: ' + '; '.join(problems) + '. Run `make install` (or '
-            'tools/install.sh) from the hrpose repository: it installs mmengine==0.10.7, '
+            'tools/install/install.sh) from the hrpose repository: it installs mmengine==0.10.7, '
             'mmdet==3.3.0 and builds mmcv==2.1.0 with ops for your torch.')
 
 

@@ -5,6 +5,7 @@ import shutil
 import site
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -30,6 +31,11 @@ def test_wheel_installed_in_a_fresh_venv_builds_a_model_by_config_name(tmp_path)
          '-w', tmp_path / 'wheels', '.'], cwd=source)
     wheels = list((tmp_path / 'wheels').glob('hrpose-*.whl'))
     assert len(wheels) == 1
+    # The package and its metadata only: no `bench`, `tests` or `tools` beside it.
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        top_level = {name.split('/')[0] for name in wheel.namelist()}
+    assert {name for name in top_level if not name.endswith('.dist-info')} == {'hrpose'}, \
+        top_level
 
     # A venv that reuses the installed dependencies (torch, mmcv, ...) through a .pth file;
     # the editable hrpose of this environment is not visible there (its finder is a .pth

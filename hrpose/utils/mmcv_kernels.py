@@ -1,6 +1,6 @@
 """Whether mmcv's compiled ops hold CUDA kernels, asked of the kernels themselves.
 
-torch and mmcv only, no other part of hrpose: ``tools/install_plan.py`` loads this file by
+torch and mmcv only, no other part of hrpose: ``tools/install/install_plan.py`` loads this file by
 its path, before hrpose is installed.
 """
 import torch

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench.decode_throughput import (BORDER_BANDS, border_band_errors, dark_decode_numpy,
-                                     msra_decode_numpy, random_heatmaps, udp_decode_numpy)
 from hrpose.codecs import (DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap,
                            heatmap_argmax)
+from hrpose.utils.benchmarking import random_heatmaps
 from tests.reference import mmpose_codecs
+from tests.reference.mmpose_decoding import (BORDER_BANDS, border_band_errors, dark_decode_numpy,
+                                             msra_decode_numpy, udp_decode_numpy)
 
 CODECS = {
     'msra': MSRAHeatmap,

@@ -1,4 +1,5 @@
-"""mmcv's compiled ops, as built by tools/install.sh, against hand-computed values (CPU)."""
+"""mmcv's compiled ops, as tools/install/install.sh builds them, against hand-computed values
+(CPU)."""
 import math
 
 import pytest

@@ -1,5 +1,5 @@
-"""How tools/install.sh decides between CPU and CUDA ops of mmcv, and how a CPU-only mmcv on
-a GPU machine is caught before training starts."""
+"""How tools/install/install.sh decides between CPU and CUDA ops of mmcv, and how a CPU-only
+mmcv on a GPU machine is caught before training starts."""
 import importlib.util
 import os.path as osp
 import subprocess
@@ -12,7 +12,7 @@ from tests.helpers import REPO_ROOT
 
 def load_planner():
     spec = importlib.util.spec_from_file_location(
-        'install_plan', osp.join(REPO_ROOT, 'tools', 'install_plan.py'))
+        'install_plan', osp.join(REPO_ROOT, 'tools', 'install', 'install_plan.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -78,7 +78,7 @@ def test_variant_separates_cpu_and_cuda_caches_and_stamps():
     gpu = planner.make_plan({}, Facts('13.0', H100))
     assert cpu.variant != gpu.variant
     # The install script keys its wheel cache and its stamp on the variant.
-    script = open(osp.join(REPO_ROOT, 'tools', 'install.sh')).read()
+    script = open(osp.join(REPO_ROOT, 'tools', 'install', 'install.sh')).read()
     assert '-$PLAN_VARIANT"' in script and 'stamp_inputs "$PLAN_VARIANT"' in script
 
 

@@ -346,9 +346,8 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from bench.decode_throughput import time_call
-    from bench.persons_scaling import force_persons, person_boxes
     from hrpose.registry import MODELS
+    from hrpose.utils.benchmarking import force_persons, person_boxes, time_call
     init_default_scope('hrpose')
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     cfg.model.backbone.init_cfg = None
@@ -408,9 +407,10 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
 def check_decoding(device: torch.device, repeats: int) -> List[Row]:
     """Throughput of each codec's decoding, and its keypoints against a reference: the
     CPU's decoding for a GPU, mmpose's decoding (tests/reference) for the CPU."""
-    from bench.decode_throughput import (dark_decode_numpy, msra_decode_numpy, random_heatmaps,
-                                         time_call, udp_decode_numpy)
     from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap
+    from hrpose.utils.benchmarking import random_heatmaps, time_call
+    from tests.reference.mmpose_decoding import (dark_decode_numpy, msra_decode_numpy,
+                                                 udp_decode_numpy)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     heatmaps_cpu, rois_cpu = random_heatmaps(100)
     heatmaps, rois = heatmaps_cpu.to(device), rois_cpu.to(device)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs hrpose and its whole stack into a virtual environment inside the repository.
 #
-#   tools/install.sh            # idempotent: does nothing when the environment is up to date
+#   tools/install/install.sh            # idempotent: does nothing when the environment is up to date
 #
 # Environment variables:
 #   HRPOSE_VENV           where the virtual environment lives (default: <repo>/.venv)
@@ -25,10 +25,10 @@
 # pkg_resources, which setuptools 81 dropped (torch 2.14 wants setuptools >= 77). The CPU
 # build takes about 10 minutes on 2 cores, a CUDA build for two architectures hours; the
 # wheel is cached per mmcv/torch/Python/variant, and an interrupted CUDA build resumes.
-# The decisions (CPU or CUDA, which compiler, which GPUs) are made by tools/install_plan.py.
+# The decisions (CPU or CUDA, which compiler, which GPUs) are made by tools/install/install_plan.py.
 set -euo pipefail
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV=${HRPOSE_VENV:-$REPO_ROOT/.venv}
 # The mmcv build runs from another folder: the environment's path must be absolute.
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
@@ -42,7 +42,7 @@ log() { printf '\033[1m[hrpose install]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[hrpose install] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 PY="$VENV/bin/python"
-PLANNER="$REPO_ROOT/tools/install_plan.py"
+PLANNER="$REPO_ROOT/tools/install/install_plan.py"
 
 # What to build, decided by the planner with the environment's torch (after step 2 on a
 # first install). Sets PLAN_VARIANT, PLAN_COMPILER, PLAN_NVCC, PLAN_ARCH_LIST,
@@ -56,7 +56,7 @@ make_plan() {
 # The stamp records what the last successful install was made from, the variant of mmcv's
 # ops included: a stamp written by a CPU-only install does not match on a GPU node.
 stamp_inputs() {
-  cat "$REPO_ROOT/tools/install.sh" "$PLANNER" "$REPO_ROOT/setup.py" "$REPO_ROOT/setup.cfg" \
+  cat "$REPO_ROOT/tools/install/install.sh" "$PLANNER" "$REPO_ROOT/setup.py" "$REPO_ROOT/setup.cfg" \
     "$REPO_ROOT"/requirements/*.txt 2>/dev/null
   echo "${HRPOSE_MMCV_WHEEL:-}" "$1"
 }

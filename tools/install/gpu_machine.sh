@@ -2,7 +2,7 @@
 # The GPU numbers of hrpose on a machine that has torch and a CUDA compiler but no package
 # index (an offline GPU node, a container image with torch preinstalled).
 #
-#   bash bench/gpu_machine.sh WHEELHOUSE OUT_DIR [BUILD_DIR]
+#   bash tools/install/gpu_machine.sh WHEELHOUSE OUT_DIR [BUILD_DIR]
 #
 # WHEELHOUSE holds mmcv-2.1.0.tar.gz and wheels, for the machine's Python, of mmengine 0.10.7,
 # mmdet 3.3.0, pycocotools, shapely, addict, yapf, platformdirs, termcolor, terminaltables and
@@ -31,7 +31,7 @@ WHEELHOUSE=$(cd "${1:?WHEELHOUSE}" && pwd)
 OUT_DIR=${2:?OUT_DIR}
 BUILD_DIR=${3:-.devbuild}
 PY=${PYTHON:-python3}
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 mkdir -p "$OUT_DIR" "$BUILD_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
@@ -74,7 +74,7 @@ export PYTHONPATH="$SITE:$MMCV_SRC:$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if ! ls "$MMCV_SRC"/mmcv/_ext*.so >/dev/null 2>&1; then
   if [ ! -f "$MMCV_SRC/setup.py" ]; then
     tar -xzf "$WHEELHOUSE/mmcv-2.1.0.tar.gz" -C "$BUILD_DIR"
-    # As tools/install.sh: recent torch headers want C++20 where mmcv asks for C++17.
+    # As tools/install/install.sh: recent torch headers want C++20 where mmcv asks for C++17.
     sed -i 's/-std=c++17/-std=c++20/g' "$MMCV_SRC/setup.py"
   fi
   arch=${TORCH_CUDA_ARCH_LIST:-$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')}

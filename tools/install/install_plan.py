@@ -1,11 +1,11 @@
-"""Decides how tools/install.sh builds mmcv's ops: CPU or CUDA, which nvcc, which GPUs.
+"""Decides how tools/install/install.sh builds mmcv's ops: CPU or CUDA, which nvcc, which GPUs.
 
 Pure decisions (:func:`make_plan`) are separate from the probes of the machine
 (:func:`probe`), so the rules can be tested on any machine, GPU or not. Standard library
 only: it runs before hrpose is installed.
 
-    python tools/install_plan.py plan           # shell assignments for tools/install.sh
-    python tools/install_plan.py check-mmcv V   # exit 0 if the installed mmcv has ops of variant V
+    python tools/install/install_plan.py plan          # shell assignments for install.sh
+    python tools/install/install_plan.py check-mmcv V  # exit 0: the installed mmcv has ops V
 
 Rules (see the README, "GPU clusters"):
 
@@ -202,8 +202,8 @@ def probe(env: Dict[str, str]) -> MachineFacts:
 def load_mmcv_kernels_probe():
     """hrpose/utils/mmcv_kernels.py, loaded by its path: the hrpose package may not be
     installed yet, and importing it would check its other dependencies first."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        'hrpose', 'utils', 'mmcv_kernels.py')
+    repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(repo_root, 'hrpose', 'utils', 'mmcv_kernels.py')
     spec = importlib.util.spec_from_file_location('hrpose_mmcv_kernels', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
