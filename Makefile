@@ -29,8 +29,18 @@ test-full: install
 test-quick: install
 	$(PY) -m pytest tests -m "not slow and not full" -q $(PYTEST_ARGS)
 
-lint: install
-	$(PY) -m flake8 hrpose tools tests configs bench demo setup.py
+# Style, in .venv-lint (flake8, isort and yapf only): runs before any install, in CI first.
+LINT_VENV ?= .venv-lint
+LINT_PATHS := hrpose tools tests configs bench demo setup.py
+$(LINT_VENV)/.installed: requirements/lint.txt
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install -q -r requirements/lint.txt
+	touch $@
+
+lint: $(LINT_VENV)/.installed
+	$(LINT_VENV)/bin/flake8 $(LINT_PATHS)
+	$(LINT_VENV)/bin/isort --check-only --diff $(LINT_PATHS)
+	$(LINT_VENV)/bin/yapf --diff --recursive $(LINT_PATHS)
 
 clean:
 	rm -rf work_dirs build *.egg-info

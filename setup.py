@@ -22,8 +22,8 @@ class BuildPyWithConfigs(build_py):
         target = os.path.join(self.build_lib, 'hrpose', '.mim', 'configs')
         if not self.dry_run:
             shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree('configs', target,
-                            ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            shutil.copytree(
+                'configs', target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 def read_requirements(path: str) -> list:

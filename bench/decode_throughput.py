@@ -18,14 +18,12 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPHeatmap  # noqa: E402
 from hrpose.utils.benchmarking import random_heatmaps, time_call  # noqa: E402
-from tests.reference.mmpose_decoding import (BORDER_BANDS, border_band_errors,  # noqa: E402
-                                             dark_decode_numpy, msra_decode_numpy,
-                                             udp_decode_numpy)
+from tests.reference import mmpose_decoding  # noqa: E402
 
 CODECS = {
-    'msra': (MSRAHeatmap, msra_decode_numpy),
-    'dark': (DARKHeatmap, dark_decode_numpy),
-    'udp': (UDPHeatmap, udp_decode_numpy),
+    'msra': (MSRAHeatmap, mmpose_decoding.msra_decode_numpy),
+    'dark': (DARKHeatmap, mmpose_decoding.dark_decode_numpy),
+    'udp': (UDPHeatmap, mmpose_decoding.udp_decode_numpy),
 }
 
 
@@ -34,9 +32,11 @@ def print_border_bands(seed: int = 0) -> None:
           'sigma 2 at random sub-pixel points, 64x48, noise 0.01; reference: mmpose\'s '
           'decoding of the same codec (udp-dark: hrpose UDP with DARK\'s refinement against '
           'mmpose\'s UDP)')
-    results = border_band_errors(seed)
-    labels = [f'{low:g}-{high:g} px' if high != float('inf') else f'> {low:g} px'
-              for low, high in BORDER_BANDS]
+    results = mmpose_decoding.border_band_errors(seed)
+    labels = [
+        f'{low:g}-{high:g} px' if high != float('inf') else f'> {low:g} px'
+        for low, high in mmpose_decoding.BORDER_BANDS
+    ]
     print(f'{"codec":6s} ' + ' '.join(f'{label:>20s}' for label in labels))
     print(f'{"":6s} ' + ' '.join(f'{"hrpose / reference":>20s}' for _ in labels))
     for name, bands in results.items():
@@ -45,8 +45,8 @@ def print_border_bands(seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rois', type=int, default=100)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--device', default='cpu')
@@ -62,9 +62,8 @@ def main() -> None:
     for name, (codec_cls, numpy_decode) in CODECS.items():
         codec = codec_cls()
         t_torch = time_call(lambda: codec.decode(heatmaps, rois), args.repeats, sync)
-        t_numpy = time_call(
-            lambda: [numpy_decode(h, r) for h, r in zip(heatmaps_np, rois_np)],
-            max(1, args.repeats // 2))
+        t_numpy = time_call(lambda: [numpy_decode(h, r) for h, r in zip(heatmaps_np, rois_np)],
+                            max(1, args.repeats // 2))
         print(f'{name:6s} {args.rois / t_torch:14.0f} {args.rois / t_numpy:14.0f} '
               f'{t_numpy / t_torch:8.1f}x')
     # What MSRA's decoding is bound by: one read of every heatmap (a plain maximum), and

@@ -23,7 +23,8 @@ import sys
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from tests.helpers import OVERFIT_CONFIG as CONFIG, overfit_options  # noqa: E402
+from tests.helpers import OVERFIT_CONFIG as CONFIG  # noqa: E402
+from tests.helpers import overfit_options  # noqa: E402
 
 ERROR_LIMIT, AP_LIMIT = 0.05, 0.95
 
@@ -40,9 +41,10 @@ def recipe_options(data_root: str, codec: str, iters: int, seed: int, evals: int
 def evaluations(log: str, interval: int) -> list:
     """(iteration, keypoint AP, box AP, worst error, worst keypoint) of each evaluation."""
     rows = []
-    for match in re.finditer(r'coco/kpt_AP: ([0-9.]+).*?coco/bbox_mAP: ([0-9.]+).*?'
-                             r'coco/kpt_worst_median_error: ([0-9.a-z]+)\s+'
-                             r'coco/kpt_worst_keypoint: (\w+)', log):
+    for match in re.finditer(
+            r'coco/kpt_AP: ([0-9.]+).*?coco/bbox_mAP: ([0-9.]+).*?'
+            r'coco/kpt_worst_median_error: ([0-9.a-z]+)\s+'
+            r'coco/kpt_worst_keypoint: (\w+)', log):
         ap, box_ap, error, name = match.groups()
         rows.append(((len(rows) + 1) * interval, float(ap), float(box_ap), float(error), name))
     return rows
@@ -52,29 +54,36 @@ def start(seed: int, args, threads: int) -> subprocess.Popen:
     work_dir = osp.join(args.work_dir, f'seed{seed}')
     os.makedirs(work_dir, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    command = [sys.executable, 'tools/train.py', CONFIG, '--work-dir', work_dir,
-               '--cfg-options', *recipe_options(args.data, args.codec, args.iters, seed,
-                                                args.evals), *args.cfg_options]
+    command = [
+        sys.executable, 'tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+        *recipe_options(args.data, args.codec, args.iters, seed, args.evals), *args.cfg_options
+    ]
     with open(osp.join(work_dir, 'train_output.log'), 'w') as log:  # the child keeps its copy
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env=env)
+        return subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4, 5])
     parser.add_argument('--codec', default='UDPHeatmap')
-    parser.add_argument('--iters', type=int, default=None,
-                        help="training iterations (default: the acceptance test's)")
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help="training iterations (default: the acceptance test's)")
     parser.add_argument('--evals', type=int, default=10)
     parser.add_argument('--data', default=osp.join(REPO_ROOT, '..', 'shared', 'data', 'coco'))
     parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'overfit_seeds'))
     parser.add_argument('--jobs', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads per training (default: cores / jobs)')
-    parser.add_argument('--cfg-options', nargs='*', default=[],
-                        help='more config changes, to try another recipe')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch threads per training (default: cores / jobs)')
+    parser.add_argument(
+        '--cfg-options', nargs='*', default=[], help='more config changes, to try another recipe')
     args = parser.parse_args()
     if args.iters is None:
         from mmengine.config import Config

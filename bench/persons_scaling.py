@@ -30,17 +30,21 @@ DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--persons', type=int, nargs='+', default=[1, 5, 10, 20])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs per person count')
     parser.add_argument('--height', type=int, default=800)
     parser.add_argument('--width', type=int, default=1216)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='config overrides, e.g. model.roi_head.keypoint_roi_extractor.'
-                        'roi_layer.sampling_ratio=2')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='config overrides, e.g. model.roi_head.keypoint_roi_extractor.'
+        'roi_layer.sampling_ratio=2')
     return parser.parse_args()
 
 
@@ -57,17 +61,20 @@ def main() -> None:
 
     from mmdet.structures import DetDataSample
     image = torch.randint(0, 256, (3, args.height, args.width), dtype=torch.uint8)
-    sample = DetDataSample(metainfo=dict(
-        img_shape=(args.height, args.width), ori_shape=(args.height, args.width),
-        scale_factor=(1.0, 1.0), pad_shape=(args.height, args.width), batch_input_shape=(
-            args.height, args.width)))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(args.height, args.width),
+            ori_shape=(args.height, args.width),
+            scale_factor=(1.0, 1.0),
+            pad_shape=(args.height, args.width),
+            batch_input_shape=(args.height, args.width)))
     generator = torch.Generator().manual_seed(0)
 
     roi_head = model.roi_head
     head = roi_head.keypoint_head
     roi_feat = torch.zeros(1, roi_head.keypoint_roi_extractor.out_channels, *head.roi_feat_size)
-    flops = get_model_complexity_info(head, inputs=(roi_feat, ), show_table=False,
-                                      show_arch=False)['flops']
+    flops = get_model_complexity_info(
+        head, inputs=(roi_feat, ), show_table=False, show_arch=False)['flops']
 
     print(f'config: {args.config}')
     print(f'image: {args.width}x{args.height}, CPU threads: {torch.get_num_threads()}')

@@ -56,8 +56,8 @@ STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--persons', type=int, nargs='+', default=[1, 5, 10, 20])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs per model and N')
@@ -65,8 +65,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--width', type=int, default=1216)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-w18', action='store_true', help='leave hrpose W18 out')
-    parser.add_argument('--no-training', action='store_true', help='leave the training '
-                        'step comparison out')
+    parser.add_argument(
+        '--no-training', action='store_true', help='leave the training '
+        'step comparison out')
     parser.add_argument('--train-batch', type=int, default=2)
     parser.add_argument('--train-repeats', type=int, default=3)
     return parser.parse_args()
@@ -134,9 +135,13 @@ def unresized_sample(height: int, width: int):
     """A data sample for an image given to the model at its own size (no resize, no
     padding)."""
     from mmdet.structures import DetDataSample
-    return DetDataSample(metainfo=dict(
-        img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
-        pad_shape=(height, width), batch_input_shape=(height, width)))
+    return DetDataSample(
+        metainfo=dict(
+            img_shape=(height, width),
+            ori_shape=(height, width),
+            scale_factor=(1.0, 1.0),
+            pad_shape=(height, width),
+            batch_input_shape=(height, width)))
 
 
 def build_hrpose(config: str, device: torch.device):
@@ -156,8 +161,7 @@ def build_hrpose(config: str, device: torch.device):
         def run():
             force_persons(model.roi_head, boxes.to(device))
             with torch.no_grad():
-                data = model.data_preprocessor(dict(inputs=[tensor], data_samples=[sample]),
-                                               False)
+                data = model.data_preprocessor(dict(inputs=[tensor], data_samples=[sample]), False)
                 results = model.predict(data['inputs'], data['data_samples'])
             assert len(results[0].pred_instances.keypoints) == len(boxes)
             return results
@@ -205,20 +209,21 @@ def crop_persons(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         source = np.float32([[cx - w / 2, cy - h / 2], [cx + w / 2, cy - h / 2],
                              [cx - w / 2, cy + h / 2]])
         target = np.float32([[0, 0], [out_w, 0], [0, out_h]])
-        warped = cv2.warpAffine(image, cv2.getAffineTransform(source, target), (out_w, out_h),
-                                flags=cv2.INTER_LINEAR)
+        warped = cv2.warpAffine(
+            image, cv2.getAffineTransform(source, target), (out_w, out_h), flags=cv2.INTER_LINEAR)
         crops[i] = ((warped[..., ::-1] - MEAN) / STD).transpose(2, 0, 1)
     return crops
 
 
 def build_top_down(device: torch.device):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     import mmdet
     from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
-    config = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'faster_rcnn',
-                      'faster-rcnn_r50_fpn_1x_coco.py')
+    config = osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'configs', 'faster_rcnn',
+        'faster-rcnn_r50_fpn_1x_coco.py')
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
     detector = MMDET_MODELS.build(cfg.model).to(device).eval()
@@ -232,8 +237,8 @@ def build_top_down(device: torch.device):
 
         def run():
             with torch.no_grad():
-                data = detector.data_preprocessor(dict(inputs=[tensor], data_samples=[sample]),
-                                                  False)
+                data = detector.data_preprocessor(
+                    dict(inputs=[tensor], data_samples=[sample]), False)
                 detector.predict(data['inputs'], data['data_samples'])
                 # The detector's persons would be these N boxes: crop, warp, pose, decode.
                 crops = torch.from_numpy(crop_persons(image, person_boxes_np)).to(device)
@@ -264,8 +269,8 @@ def build_keypoint_rcnn(device: torch.device):
         def forced(class_logits, box_regression, proposals, image_shapes):
             # The box head ran on the proposals; its output is replaced by exactly N boxes
             # (in the resized image torchvision's transform made).
-            scale = torch.tensor([image_shapes[0][1] / width, image_shapes[0][0] / height] * 2,
-                                 device=device)
+            scale = torch.tensor(
+                [image_shapes[0][1] / width, image_shapes[0][0] / height] * 2, device=device)
             n = len(boxes)
             return ([boxes.to(device) * scale], [torch.ones(n, device=device)],
                     [torch.ones(n, dtype=torch.int64, device=device)])
@@ -288,9 +293,9 @@ def build_keypoint_rcnn(device: torch.device):
 def training_step_comparison(device: torch.device, height: int, width: int, batch: int,
                              repeats: int) -> None:
     """Seconds per iteration and peak memory, hrpose W32 against the box-only detector."""
+    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmengine.structures import InstanceData
-    from mmengine.optim import build_optim_wrapper
 
     from hrpose.registry import MODELS
     init_default_scope('hrpose')
@@ -299,17 +304,18 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
     for _ in range(batch):
         boxes = person_boxes(TRAIN_PERSONS, height, width, generator)
         x1y1, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None]
-        keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2,
-                                      generator=generator) * size
+        keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2, generator=generator) * size
         sample = unresized_sample(height, width)
         sample.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.zeros(TRAIN_PERSONS, dtype=torch.long),
-            keypoints=keypoints, keypoints_visible=torch.ones(TRAIN_PERSONS, NUM_KEYPOINTS))
-        sample.ignored_instances = InstanceData(bboxes=torch.zeros(0, 4),
-                                                labels=torch.zeros(0, dtype=torch.long))
+            bboxes=boxes,
+            labels=torch.zeros(TRAIN_PERSONS, dtype=torch.long),
+            keypoints=keypoints,
+            keypoints_visible=torch.ones(TRAIN_PERSONS, NUM_KEYPOINTS))
+        sample.ignored_instances = InstanceData(
+            bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
         samples.append(sample)
-        images.append(torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
-                                    generator=generator))
+        images.append(
+            torch.randint(0, 256, (3, height, width), dtype=torch.uint8, generator=generator))
 
     models = {}
     for name, config in (('hrpose W32', HRPOSE_CONFIGS['hrpose W32']),
@@ -319,8 +325,7 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
         if 'keypoint_head' in cfg.model.roi_head:
             cfg.model.train_cfg.rcnn.max_keypoint_rois_per_img = 64
         model = MODELS.build(cfg.model).to(device).train()
-        optim = build_optim_wrapper(model, dict(optimizer=dict(type='SGD', lr=1e-4,
-                                                               momentum=0.9)))
+        optim = build_optim_wrapper(model, dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9)))
         models[name] = (model, optim)
 
     keypoint_rois = []
@@ -355,8 +360,8 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
         memory = float(np.median([r['memory_mb'] for r in runs]))
         print(f'  {name:40s} {seconds:7.3f} s/iteration  peak memory {memory:7.0f} MB')
     hrpose_s = float(np.median([r['seconds'] for r in results['hrpose W32']]))
-    box_s = float(np.median([r['seconds'] for r in
-                             results['Faster R-CNN HRNetV2p-W32 (boxes only)']]))
+    box_s = float(
+        np.median([r['seconds'] for r in results['Faster R-CNN HRNetV2p-W32 (boxes only)']]))
     print(f'  hrpose / boxes only: {hrpose_s / box_s:.2f}x (target at most 1.25x)')
 
 
@@ -381,8 +386,9 @@ def main() -> None:
     builders['Keypoint R-CNN (torchvision R50-FPN)'] = lambda: build_keypoint_rcnn(device)
     predictors = {name: build() for name, build in builders.items()}
 
-    device_name = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-                   f'CPU, {torch.get_num_threads()} torch threads')
+    device_name = (
+        torch.cuda.get_device_name(device)
+        if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} torch threads')
     print(f'Inference on one {args.width}x{args.height} image, {device_name}, random weights, '
           f'runs interleaved, median of {args.repeats}.')
     print('The top-down pose network is mmpose\'s HRNet-W32 256x192 built from mmdet\'s HRNet '
@@ -407,8 +413,8 @@ def main() -> None:
     for n in args.persons:
         print(f'{n:8d} ' + ' '.join(f'{median(name, n):25.3f}' for name in names))
     print('\nPeak memory of a forward pass, MB ' +
-          ('(allocated GPU memory)' if device.type == 'cuda' else
-           '(host memory above the idle process)'))
+          ('(allocated GPU memory)' if device.type ==
+           'cuda' else '(host memory above the idle process)'))
     print(header)
     for n in args.persons:
         print(f'{n:8d} ' + ' '.join(f'{median(name, n, "memory_mb"):25.0f}' for name in names))
@@ -421,8 +427,10 @@ def main() -> None:
               f'{hrpose_s / median(krcnn, n):18.2f}')
     if len(args.persons) > 1:
         persons = np.array(args.persons, dtype=float)
-        slopes = {name: np.polyfit(persons, [median(name, n) for n in args.persons], 1)[0]
-                  for name in names}
+        slopes = {
+            name: np.polyfit(persons, [median(name, n) for n in args.persons], 1)[0]
+            for name in names
+        }
         print('\nMarginal seconds per extra person (least-squares slope)')
         for name in names:
             print(f'  {name:42s} {slopes[name]:.4f}')

@@ -33,32 +33,45 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out-dir', default='outputs', help='where drawings and JSON go')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1', ...")
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='persons below this score are neither drawn nor written')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
-                        help='keypoints below this score are not drawn')
-    parser.add_argument('--batch-size', type=positive_int, default=1,
-                        help='images/frames per pass')
-    parser.add_argument('--skip-bad-images', action='store_true',
-                        help='in a folder, go on past images that cannot be read and list them '
-                        'at the end (default: stop at the first, naming it)')
     parser.add_argument(
-        '--person-boxes', metavar='DETS.json',
+        '--score-thr',
+        type=float,
+        default=0.3,
+        help='persons below this score are neither drawn nor written')
+    parser.add_argument(
+        '--kpt-thr', type=float, default=0.3, help='keypoints below this score are not drawn')
+    parser.add_argument(
+        '--batch-size', type=positive_int, default=1, help='images/frames per pass')
+    parser.add_argument(
+        '--skip-bad-images',
+        action='store_true',
+        help='in a folder, go on past images that cannot be read and list them '
+        'at the end (default: stop at the first, naming it)')
+    parser.add_argument(
+        '--person-boxes',
+        metavar='DETS.json',
         help='run the keypoint branch on these person boxes instead of the detector\'s own: '
         'a detection file in COCO results format (bbox [x, y, w, h], score) whose entries '
         'name the images by "file_name" or by "image_id" (the number in COCO file names); '
         'images without an entry get no persons')
-    parser.add_argument('--person-box-score-thr', type=float, default=0.0,
-                        help='with --person-boxes: leave out boxes scoring below this')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='load a checkpoint with types outside the allow-list')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.rcnn.flip_test=True')
+    parser.add_argument(
+        '--person-box-score-thr',
+        type=float,
+        default=0.0,
+        help='with --person-boxes: leave out boxes scoring below this')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='load a checkpoint with types outside the allow-list')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. model.test_cfg.rcnn.flip_test=True')
     return parser.parse_args()
 
 
-def run_video(inferencer: KeypointInferencer, path: str, out_dir: str,
-              batch_size: int) -> str:
+def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_size: int) -> str:
     """Draw every frame of a video into ``out_dir/<name>.mp4``; JSON per frame alongside."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
@@ -105,8 +118,8 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str,
     if not records:
         raise ValueError(f'{path}: no frame could be read')
     with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
-        json.dump(dict(video=osp.basename(path), fps=fps, num_frames=len(records),
-                       frames=records), f)
+        json.dump(
+            dict(video=osp.basename(path), fps=fps, num_frames=len(records), frames=records), f)
     print(f'\n{len(records)} frames drawn into {video_out}')
     return video_out
 
@@ -118,8 +131,13 @@ def main() -> None:
         raise FileNotFoundError(f'input {args.input} does not exist')
     with explain_unknown_types():
         inferencer = KeypointInferencer(
-            args.config, args.checkpoint, device=args.device, batch_size=args.batch_size,
-            score_thr=args.score_thr, kpt_thr=args.kpt_thr, cfg_options=args.cfg_options,
+            args.config,
+            args.checkpoint,
+            device=args.device,
+            batch_size=args.batch_size,
+            score_thr=args.score_thr,
+            kpt_thr=args.kpt_thr,
+            cfg_options=args.cfg_options,
             unsafe_load=args.unsafe_load)
     if args.input.lower().endswith(VIDEO_EXTENSIONS):
         if args.person_boxes is not None:
@@ -127,10 +145,13 @@ def main() -> None:
                              'folders of images, not to videos')
         run_video(inferencer, args.input, args.out_dir, args.batch_size)
     else:
-        result = inferencer(args.input, out_dir=args.out_dir, draw=False,
-                            skip_bad_images=args.skip_bad_images,
-                            person_boxes=args.person_boxes,
-                            person_box_score_thr=args.person_box_score_thr)
+        result = inferencer(
+            args.input,
+            out_dir=args.out_dir,
+            draw=False,
+            skip_bad_images=args.skip_bad_images,
+            person_boxes=args.person_boxes,
+            person_box_score_thr=args.person_box_score_thr)
         print(f'\n{len(result["json"])} image(s) drawn into {osp.join(args.out_dir, "vis")}, '
               f'JSON in {osp.join(args.out_dir, "predictions")}')
         if result['skipped']:

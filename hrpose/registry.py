@@ -15,20 +15,17 @@ from mmdet.registry import LOOPS as MMDET_LOOPS
 from mmdet.registry import METRICS as MMDET_METRICS
 from mmdet.registry import MODEL_WRAPPERS as MMDET_MODEL_WRAPPERS
 from mmdet.registry import MODELS as MMDET_MODELS
-from mmdet.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMDET_OPTIM_WRAPPER_CONSTRUCTORS
+from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMDET_OPTIM_WRAPPER_CONSTRUCTORS
 from mmdet.registry import OPTIM_WRAPPERS as MMDET_OPTIM_WRAPPERS
 from mmdet.registry import OPTIMIZERS as MMDET_OPTIMIZERS
 from mmdet.registry import PARAM_SCHEDULERS as MMDET_PARAM_SCHEDULERS
-from mmdet.registry import \
-    RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
+from mmdet.registry import RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
 from mmdet.registry import RUNNERS as MMDET_RUNNERS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
 from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
-from mmdet.registry import \
-    WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmdet.registry import WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 # Runner, loops and training machinery (mmdet's entries are reachable through the parents).
@@ -37,11 +34,9 @@ RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=MMDET_RUNNER_CONSTRUCTORS, locations=['mmdet.engine'])
 LOOPS = Registry('loop', parent=MMDET_LOOPS, locations=['mmdet.engine'])
 HOOKS = Registry('hook', parent=MMDET_HOOKS, locations=['mmdet.engine', 'hrpose.engine'])
-LOG_PROCESSORS = Registry(
-    'log_processor', parent=MMDET_LOG_PROCESSORS, locations=['mmdet.engine'])
+LOG_PROCESSORS = Registry('log_processor', parent=MMDET_LOG_PROCESSORS, locations=['mmdet.engine'])
 OPTIMIZERS = Registry('optimizer', parent=MMDET_OPTIMIZERS, locations=['mmdet.engine'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper', parent=MMDET_OPTIM_WRAPPERS, locations=['mmdet.engine'])
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMDET_OPTIM_WRAPPERS, locations=['mmdet.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMDET_OPTIM_WRAPPER_CONSTRUCTORS,
@@ -61,8 +56,7 @@ TRANSFORMS = Registry(
 
 # Models.
 MODELS = Registry('model', parent=MMDET_MODELS, locations=['mmdet.models', 'hrpose.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMDET_MODEL_WRAPPERS, locations=['mmdet.models'])
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMDET_MODEL_WRAPPERS, locations=['mmdet.models'])
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMDET_WEIGHT_INITIALIZERS, locations=['mmdet.models'])
 TASK_UTILS = Registry(
@@ -81,5 +75,4 @@ VISUALIZERS = Registry(
     'visualizer',
     parent=MMDET_VISUALIZERS,
     locations=['mmdet.visualization', 'hrpose.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMDET_VISBACKENDS, locations=['mmdet.visualization'])
+VISBACKENDS = Registry('vis_backend', parent=MMDET_VISBACKENDS, locations=['mmdet.visualization'])

@@ -6,8 +6,7 @@ import sys
 import pytest
 from mmengine.registry import init_default_scope
 
-from tests.helpers import (TINY_POSE_CONFIG, run_tool, shared_data_candidates,
-                           synthetic_cfg_options)
+from tests.helpers import TINY_POSE_CONFIG, run_tool, shared_data_candidates, synthetic_cfg_options
 
 
 def pytest_collection_modifyitems(config, items):
@@ -57,8 +56,9 @@ def trained_run(tmp_path_factory, synthetic_root) -> str:
         "visualizer = dict(vis_backends=vis_backends)\n")
     work_dir = str(root / 'work')
     run_tool([
-        sys.executable, 'tools/train.py', str(config_path), '--work-dir', work_dir,
-        '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
-        'default_hooks.checkpoint.interval=2', *synthetic_cfg_options(synthetic_root)
+        sys.executable, 'tools/train.py',
+        str(config_path), '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_iters=4',
+        'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=2',
+        *synthetic_cfg_options(synthetic_root)
     ])
     return work_dir

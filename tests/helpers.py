@@ -3,14 +3,13 @@ tool (in a fresh process, or in this one for the light tools that start no train
 import contextlib
 import io
 import os
-import re
 import os.path as osp
+import re
 import runpy
 import socket
 import subprocess
 import sys
 from typing import Dict, List, Sequence
-
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The seed of the tests that train (default 0, the configs' own): HRPOSE_TEST_SEED=1 make test
@@ -34,8 +33,11 @@ def shared_data_candidates() -> List[str]:
         candidates.append(os.environ['HRPOSE_SHARED_DATA'])
     candidates.append(osp.join(REPO_ROOT, '..', 'shared', 'data'))
     try:
-        origin = subprocess.run(['git', 'config', '--get', 'remote.origin.url'], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        origin = subprocess.run(['git', 'config', '--get', 'remote.origin.url'],
+                                cwd=REPO_ROOT,
+                                capture_output=True,
+                                text=True,
+                                timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         origin = ''
     if origin and osp.isdir(origin):
@@ -50,7 +52,8 @@ def fail(message: str) -> None:
     pytest.fail(message)
 
 
-def data_cfg_options(data_root: str, val_ann_file: str,
+def data_cfg_options(data_root: str,
+                     val_ann_file: str,
                      train_dataset: str = 'train_dataloader.dataset',
                      log_interval: int = 1) -> List[str]:
     """--cfg-options that point a config's train/val/test data at ``data_root``.
@@ -77,9 +80,11 @@ def overfit_options(data_root: str, codec: str, iterations: int) -> List[str]:
     from mmengine.config import Config
     drop_at = Config.fromfile(OVERFIT_CONFIG).LR_DROP_AT
     # The training set is wrapped in a RepeatDataset.
-    options = data_cfg_options(data_root, 'test_coco.json',
-                               train_dataset='train_dataloader.dataset.dataset',
-                               log_interval=25)
+    options = data_cfg_options(
+        data_root,
+        'test_coco.json',
+        train_dataset='train_dataloader.dataset.dataset',
+        log_interval=25)
     return options + [
         f'model.roi_head.keypoint_head.codec.type={codec}', f'train_cfg.max_iters={iterations}',
         f'param_scheduler.1.end={iterations}',
@@ -109,14 +114,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_tool(args: Sequence[str], env: Dict[str, str] = None, timeout: float = 900,
+def run_tool(args: Sequence[str],
+             env: Dict[str, str] = None,
+             timeout: float = 900,
              expect_failure: bool = False) -> subprocess.CompletedProcess:
     """Run a command from the repository root; fail the test with its output if it fails
     (or, with ``expect_failure``, if it succeeds)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable)
     full_env.update(env or {})
-    proc = subprocess.run(list(args), cwd=REPO_ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        list(args), cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
     if expect_failure:
         if proc.returncode == 0:
             fail(f'{" ".join(args)} succeeded but should have failed\n'
@@ -164,8 +171,10 @@ def run_script(script: str, *args: str, expect_exit: int = 0) -> str:
 
 def printed_metrics(output: str) -> Dict[str, float]:
     """``{'coco/kpt_AP': 0.12, ...}``: the last value a tool printed for each metric."""
-    return {name: float(value)
-            for name, value in re.findall(r'(coco/[a-zA-Z_0-9]+): (-?[0-9.]+)', output)}
+    return {
+        name: float(value)
+        for name, value in re.findall(r'(coco/[a-zA-Z_0-9]+): (-?[0-9.]+)', output)
+    }
 
 
 KEYPOINT_STATS = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'ARm', 'ARl')
@@ -178,7 +187,9 @@ def _mean_of_valid(values) -> float:
     return float(values.mean()) if values.size else -1.0
 
 
-def pycocotools_metrics(ann_file: str, outfile_prefix: str, sigmas=None,
+def pycocotools_metrics(ann_file: str,
+                        outfile_prefix: str,
+                        sigmas=None,
                         box_area_ratio: float = None) -> Dict[str, float]:
     """pycocotools' own evaluation of the results files ``<prefix>.keypoints.json`` and
     ``<prefix>.bbox.json``, named as hrpose prints them.
@@ -214,10 +225,13 @@ def pycocotools_metrics(ann_file: str, outfile_prefix: str, sigmas=None,
                 # (T, R, K, A, M) and (T, K, A, M); IoU thresholds 0.5:0.05:0.95.
                 mean = _mean_of_valid
                 metrics.update({
-                    prefix + 'AP': mean(precision[..., -1]), prefix + 'AP50':
-                    mean(precision[0, ..., -1]), prefix + 'AP75': mean(precision[5, ..., -1]),
-                    prefix + 'AR': mean(recall[..., -1]), prefix + 'AR50':
-                    mean(recall[0, ..., -1]), prefix + 'AR75': mean(recall[5, ..., -1])})
+                    prefix + 'AP': mean(precision[..., -1]),
+                    prefix + 'AP50': mean(precision[0, ..., -1]),
+                    prefix + 'AP75': mean(precision[5, ..., -1]),
+                    prefix + 'AR': mean(recall[..., -1]),
+                    prefix + 'AR50': mean(recall[0, ..., -1]),
+                    prefix + 'AR75': mean(recall[5, ..., -1])
+                })
                 continue
             coco_eval.summarize()
         metrics.update({prefix + n: float(v) for n, v in zip(names, coco_eval.stats)})

@@ -14,8 +14,7 @@ from hrpose.registry import MODELS
 from tests.helpers import REPO_ROOT
 
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py'))
-    if '_base_' not in p)
+    p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')) if '_base_' not in p)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p))
@@ -35,8 +34,10 @@ def test_config_builds(path):
 
 def test_all_method_configs_are_found():
     names = {osp.basename(p) for p in CONFIGS}
-    assert {'hrpose_hrnet-w32_hrfpn_1x_coco.py', 'hrpose_hrnet-w18_hrfpn_1x_coco.py',
-            'hrpose_hrnet-w48_hrfpn_1x_coco.py'} <= names
+    assert {
+        'hrpose_hrnet-w32_hrfpn_1x_coco.py', 'hrpose_hrnet-w18_hrfpn_1x_coco.py',
+        'hrpose_hrnet-w48_hrfpn_1x_coco.py'
+    } <= names
 
 
 def point_at_sample(cfg, shared_data, synthetic_root):
@@ -62,8 +63,7 @@ def point_at_sample(cfg, shared_data, synthetic_root):
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p))
-def test_config_pipelines_model_and_evaluator_run_on_a_sample(path, shared_data,
-                                                              synthetic_root):
+def test_config_pipelines_model_and_evaluator_run_on_a_sample(path, shared_data, synthetic_root):
     """The training pipeline (random resize, flip, AID...), the test pipeline, the test-time
     settings (flip test, soft-NMS, OKS-NMS...) and the evaluator (COCO, CrowdPose) of every
     config, on one real image, with random weights."""

@@ -11,13 +11,13 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
-IGNORED = shutil.ignore_patterns('.git', '.venv', 'work_dirs', 'build', 'dist', 'data',
-                                 'outputs', '*.egg-info', '__pycache__', '.pytest_cache')
+IGNORED = shutil.ignore_patterns('.git', '.venv', 'work_dirs', 'build', 'dist', 'data', 'outputs',
+                                 '*.egg-info', '__pycache__', '.pytest_cache')
 
 
 def run(args, cwd, env=None):
-    proc = subprocess.run(list(map(str, args)), cwd=str(cwd), capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = subprocess.run(
+        list(map(str, args)), cwd=str(cwd), capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
     return proc.stdout
 
@@ -27,8 +27,11 @@ def test_wheel_installed_in_a_fresh_venv_builds_a_model_by_config_name(tmp_path)
     # Built from a copy: a build in the checkout would leave build/ and egg-info behind.
     source = tmp_path / 'source'
     shutil.copytree(REPO_ROOT, source, ignore=IGNORED)
-    run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
-         '-w', tmp_path / 'wheels', '.'], cwd=source)
+    run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+        tmp_path / 'wheels', '.'
+    ],
+        cwd=source)
     wheels = list((tmp_path / 'wheels').glob('hrpose-*.whl'))
     assert len(wheels) == 1
     # The package and its metadata only: no `bench`, `tests` or `tools` beside it.
@@ -47,8 +50,7 @@ def test_wheel_installed_in_a_fresh_venv_builds_a_model_by_config_name(tmp_path)
                     cwd=tmp_path).strip()
     with open(os.path.join(venv_site, 'dependencies.pth'), 'w') as f:
         f.write('\n'.join(site.getsitepackages()) + '\n')
-    run([python, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', wheels[0]],
-        cwd=tmp_path)
+    run([python, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', wheels[0]], cwd=tmp_path)
 
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()

@@ -32,16 +32,19 @@ def expand_braces(path):
     match = re.search(r'\{([^}]*)\}', path)
     if not match:
         return [path]
-    return list(itertools.chain.from_iterable(
-        expand_braces(path[:match.start()] + part + path[match.end():])
-        for part in match.group(1).split(',')))
+    return list(
+        itertools.chain.from_iterable(
+            expand_braces(path[:match.start()] + part + path[match.end():])
+            for part in match.group(1).split(',')))
 
 
 def test_every_named_config_and_tool_exists():
     named = set(re.findall(r'(?:configs|tools|bench|tests)/[\w/.{},\-]+\.(?:py|sh)', README))
     assert len(named) > 20
-    missing = [path for token in named for path in expand_braces(token)
-               if not osp.isfile(osp.join(REPO_ROOT, path))]
+    missing = [
+        path for token in named for path in expand_braces(token)
+        if not osp.isfile(osp.join(REPO_ROOT, path))
+    ]
     assert not missing, missing
 
 
@@ -53,8 +56,8 @@ def parser_options(script):
         captured.append(self)
         raise SystemExit(0)
 
-    spec = importlib.util.spec_from_file_location(
-        f'readme_{osp.basename(script)[:-3]}', osp.join(REPO_ROOT, script))
+    spec = importlib.util.spec_from_file_location(f'readme_{osp.basename(script)[:-3]}',
+                                                  osp.join(REPO_ROOT, script))
     module = importlib.util.module_from_spec(spec)
     original = argparse.ArgumentParser.parse_args
     argv, path = sys.argv, list(sys.path)
@@ -98,8 +101,8 @@ def commands():
             # 'key=value' is the usage line's placeholder
             cfg_options = [t for t in cfg.group(1).split() if '=' in t and t != 'key=value']
         config = re.search(r'configs/[\w/.\-]+\.py', rest)
-        found.append((script, re.findall(r'(?<![\w-])(--[a-z][\w-]*)', rest), cfg_options,
-                      config.group(0) if config else None))
+        found.append((script, re.findall(r'(?<![\w-])(--[a-z][\w-]*)',
+                                         rest), cfg_options, config.group(0) if config else None))
     return found
 
 
@@ -162,9 +165,10 @@ def test_every_config_key_exists():
     for _, _, cfg_options, config in commands():
         keys += [(config or DEFAULT_CONFIG, option.split('=', 1)[0]) for option in cfg_options]
     for snippet in snippets():
-        match = re.fullmatch(r'((?:model|train_cfg|test_cfg|val_cfg|train_dataloader|'
-                             r'test_dataloader|val_dataloader|test_evaluator|val_evaluator|'
-                             r'optim_wrapper|default_hooks)(?:\.\w+)+)=.*', snippet.strip())
+        match = re.fullmatch(
+            r'((?:model|train_cfg|test_cfg|val_cfg|train_dataloader|'
+            r'test_dataloader|val_dataloader|test_evaluator|val_evaluator|'
+            r'optim_wrapper|default_hooks)(?:\.\w+)+)=.*', snippet.strip())
         if match:
             keys.append((DEFAULT_CONFIG, match.group(1)))
     assert len(keys) > 8
@@ -179,15 +183,17 @@ def test_every_config_key_exists():
     assert not problems, problems
 
 
-@pytest.mark.parametrize('key, ok', [
-    ('model.test_cfg.rcnn.flip_test', True),  # a setting the RoI head reads
-    ('test_cfg.rcnn.flip_test', False),  # top-level test_cfg is the test loop
-    ('model.backbone.init_cfg', True),
-    ('test_evaluator.outfile_prefix', True),  # an argument of CocoKeypointMetric
-    ('test_evaluator.outfile_prefx', False),
-    ('train_dataloader.dataset.pipeline.3.prob', True),
-    ('train_dataloader.dataset.pipeline.9.prob', False),
-])
+@pytest.mark.parametrize(
+    'key, ok',
+    [
+        ('model.test_cfg.rcnn.flip_test', True),  # a setting the RoI head reads
+        ('test_cfg.rcnn.flip_test', False),  # top-level test_cfg is the test loop
+        ('model.backbone.init_cfg', True),
+        ('test_evaluator.outfile_prefix', True),  # an argument of CocoKeypointMetric
+        ('test_evaluator.outfile_prefx', False),
+        ('train_dataloader.dataset.pipeline.3.prob', True),
+        ('train_dataloader.dataset.pipeline.9.prob', False),
+    ])
 def test_key_check_itself(key, ok):
     cfg = Config.fromfile(osp.join(REPO_ROOT, DEFAULT_CONFIG)).to_dict()
     assert (check_key(cfg, key) is None) is ok, check_key(cfg, key)

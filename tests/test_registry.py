@@ -3,12 +3,13 @@ import pytest
 
 from hrpose import registry
 
-
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
-@pytest.mark.parametrize('name', ['HRNet', 'HRNetWithWeightCheck', 'HRFPN', 'FasterRCNN',
-                                  'RPNHead', 'Shared2FCBBoxHead', 'DetDataPreprocessor'])
+@pytest.mark.parametrize('name', [
+    'HRNet', 'HRNetWithWeightCheck', 'HRFPN', 'FasterRCNN', 'RPNHead', 'Shared2FCBBoxHead',
+    'DetDataPreprocessor'
+])
 def test_models_from_mmdet_resolve_through_the_parent(name):
     assert registry.MODELS.get(name) is not None
 

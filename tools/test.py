@@ -34,8 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file, or a work dir to take its latest')
     parser.add_argument('--work-dir', help='folder for the evaluation logs')
-    parser.add_argument(
-        '--out', help='dump the raw predictions to this pickle file (.pkl)')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file (.pkl)')
     parser.add_argument(
         '--show-dir',
         help='draw ground truth (left) and predictions (right) of every test image into this '
@@ -43,15 +42,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--show-score-thr', type=float, default=0.3, help='lowest person score drawn')
     parser.add_argument(
-        '--person-boxes', metavar='gt|DETS.json',
+        '--person-boxes',
+        metavar='gt|DETS.json',
         help="evaluate the keypoint branch on given person boxes: 'gt' (the annotation "
         'file\'s) or a detection file in COCO results format (image_id, bbox [x, y, w, h], '
         'score); the RPN and box branch are skipped')
     parser.add_argument(
-        '--person-box-score-thr', type=float, default=None,
+        '--person-box-score-thr',
+        type=float,
+        default=None,
         help='with a detection file: leave out boxes scoring below this (default 0)')
     parser.add_argument(
-        '--max-persons-per-img', type=positive_int, default=None,
+        '--max-persons-per-img',
+        type=positive_int,
+        default=None,
         help='with a detection file: keep at most this many boxes per image, best first')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
@@ -59,9 +63,10 @@ def parse_args() -> argparse.Namespace:
 
 def apply_person_boxes(cfg, args) -> None:
     """--person-boxes and its filters, as settings of the test dataset."""
-    options = dict(person_boxes=args.person_boxes,
-                   person_box_score_thr=args.person_box_score_thr,
-                   max_persons_per_img=args.max_persons_per_img)
+    options = dict(
+        person_boxes=args.person_boxes,
+        person_box_score_thr=args.person_box_score_thr,
+        max_persons_per_img=args.max_persons_per_img)
     given = {k: v for k, v in options.items() if v is not None}
     if not given:
         return
@@ -97,7 +102,9 @@ def main() -> None:
 
     if args.show_dir is not None:
         cfg.default_hooks.visualization = dict(
-            type='DetVisualizationHook', draw=True, test_out_dir=args.show_dir,
+            type='DetVisualizationHook',
+            draw=True,
+            test_out_dir=args.show_dir,
             score_thr=args.show_score_thr)
 
     if args.out is not None:

@@ -25,8 +25,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a hrpose detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='folder for logs and checkpoints')
-    parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision training')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',

@@ -15,8 +15,8 @@ model = dict(
             stage2=dict(num_blocks=(1, 1), num_channels=tuple(tiny_channels[:2])),
             stage3=dict(
                 num_modules=1, num_blocks=(1, 1, 1), num_channels=tuple(tiny_channels[:3])),
-            stage4=dict(
-                num_modules=1, num_blocks=(1, 1, 1, 1), num_channels=tuple(tiny_channels))),
+            stage4=dict(num_modules=1, num_blocks=(1, 1, 1, 1),
+                        num_channels=tuple(tiny_channels))),
         # No pretrained weights: the demo and the tests run without a download.
         init_cfg=None),
     neck=dict(in_channels=tiny_channels, out_channels=neck_channels),
@@ -30,14 +30,16 @@ model = dict(
         # earlier 20-box protocol: keypoint AP 0.351 vs 0.305; the ankles are the last
         # keypoints learned with 2).
         keypoint_head=dict(
-            in_channels=neck_channels, conv_channels=64, num_convs=2, deconv_channels=64,
+            in_channels=neck_channels,
+            conv_channels=64,
+            num_convs=2,
+            deconv_channels=64,
             codec=dict(sigma=3.0))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=500, max_per_img=300),
         rcnn=dict(sampler=dict(num=128), max_keypoint_rois_per_img=16)),
     test_cfg=dict(
-        rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(score_thr=0.05, max_per_img=100)))
+        rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(score_thr=0.05, max_per_img=100)))
 
 max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

@@ -9,8 +9,13 @@ train_pipeline = [
         keep_ratio=True,
         resize_type='KeypointResize'),
     dict(type='KeypointRandomFlip', prob=0.5),
-    dict(type='PersonInformationDropping', prob=0.5, mode='cutout', num_patches=(1, 3),
-         patch_ratio=(0.1, 0.3), fill='noise'),
+    dict(
+        type='PersonInformationDropping',
+        prob=0.5,
+        mode='cutout',
+        num_patches=(1, 3),
+        patch_ratio=(0.1, 0.3),
+        fill='noise'),
     dict(type='PackKeypointDetInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -5,7 +5,10 @@ model = dict(
     roi_head=dict(
         keypoint_head=dict(
             # A codec of its own arguments (no Gaussian sigma): replaced, not merged.
-            codec=dict(_delete_=True, type='UDPCombinedHeatmap', heatmap_size=(48, 64),
-                       roi_padding=1.25, radius_factor=0.0546875),
-            loss_keypoint=dict(_delete_=True, type='CombinedTargetMSELoss',
-                               loss_weight=1000.0))))
+            codec=dict(
+                _delete_=True,
+                type='UDPCombinedHeatmap',
+                heatmap_size=(48, 64),
+                roi_padding=1.25,
+                radius_factor=0.0546875),
+            loss_keypoint=dict(_delete_=True, type='CombinedTargetMSELoss', loss_weight=1000.0))))

@@ -11,5 +11,4 @@ model = dict(
             upsample_factor=2,
             deconv_output=True,
             codec=dict(_delete_=True, type='OneHotHeatmap', heatmap_size=(56, 56)),
-            loss_keypoint=dict(_delete_=True, type='KeypointCrossEntropyLoss',
-                               loss_weight=1.0))))
+            loss_keypoint=dict(_delete_=True, type='KeypointCrossEntropyLoss', loss_weight=1.0))))

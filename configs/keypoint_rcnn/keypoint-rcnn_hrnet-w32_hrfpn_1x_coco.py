@@ -15,5 +15,4 @@ model = dict(
             # logit maps itself.
             deconv_output=True,
             codec=dict(_delete_=True, type='OneHotHeatmap', heatmap_size=(56, 56)),
-            loss_keypoint=dict(_delete_=True, type='KeypointCrossEntropyLoss',
-                               loss_weight=1.0))))
+            loss_keypoint=dict(_delete_=True, type='KeypointCrossEntropyLoss', loss_weight=1.0))))

@@ -144,14 +144,19 @@ def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:
     return Compose(pipeline)
 
 
-def _prepare(model: nn.Module, image: ImageInput, index: int, pipelines: dict,
+def _prepare(model: nn.Module,
+             image: ImageInput,
+             index: int,
+             pipelines: dict,
              person_boxes: Optional[np.ndarray] = None) -> dict:
     meta = model.dataset_meta
     from_array = isinstance(image, np.ndarray)
     if from_array not in pipelines:
         pipelines[from_array] = build_test_pipeline(model.cfg, from_array)
-    results = dict(img_id=index, flip_indices=list(meta['flip_indices']),
-                   keypoint_sigmas=list(meta['sigmas']))
+    results = dict(
+        img_id=index,
+        flip_indices=list(meta['flip_indices']),
+        keypoint_sigmas=list(meta['sigmas']))
     if from_array:
         results['img'] = image
     else:
@@ -224,8 +229,9 @@ def inference_keypoints(model: nn.Module,
     if batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
     single = is_single_image(images)
-    images = [as_model_input(image, i)
-              for i, image in enumerate([images] if single else list(images))]
+    images = [
+        as_model_input(image, i) for i, image in enumerate([images] if single else list(images))
+    ]
     boxes_per_image = [None] * len(images)
     if person_boxes is not None:
         person_boxes = [person_boxes] if single else list(person_boxes)
@@ -236,9 +242,12 @@ def inference_keypoints(model: nn.Module,
     pipelines: dict = {}
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = [_prepare(model, image, start + i, pipelines, boxes_per_image[start + i])
-                 for i, image in enumerate(images[start:start + batch_size])]
+        batch = [
+            _prepare(model, image, start + i, pipelines, boxes_per_image[start + i])
+            for i, image in enumerate(images[start:start + batch_size])
+        ]
         samples = model.test_step(pseudo_collate(batch))
         outputs += samples if return_datasamples else [
-            predictions_to_arrays(s.pred_instances) for s in samples]
+            predictions_to_arrays(s.pred_instances) for s in samples
+        ]
     return outputs[0] if single else outputs

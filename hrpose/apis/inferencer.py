@@ -14,16 +14,17 @@ from hrpose.datasets.person_boxes import person_boxes_for_images
 from hrpose.datasets.transforms import LoadCheckedImage
 from hrpose.structures import coco_to_continuous
 from hrpose.visualization import KeypointLocalVisualizer
-from .inference import (ImageInput, is_single_image, as_model_input, inference_keypoints,
-                        init_model)
+
+from .inference import ImageInput, as_model_input, inference_keypoints, init_model, is_single_image
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def list_images(folder: str) -> List[str]:
     """Image files directly in ``folder``, sorted by name."""
-    files = [f for f in sorted(glob.glob(osp.join(folder, '*')))
-             if f.lower().endswith(IMAGE_EXTENSIONS)]
+    files = [
+        f for f in sorted(glob.glob(osp.join(folder, '*'))) if f.lower().endswith(IMAGE_EXTENSIONS)
+    ]
     if not files:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
     return files
@@ -33,11 +34,15 @@ def output_names(inputs: Sequence[ImageInput]) -> List[str]:
     """One distinct output name per input: the file name without its extension, with the
     extension kept (``photo_jpg``, ``photo_png``) where two inputs share a stem, and numbered
     where even that repeats (the same name in two folders); arrays are ``image_<index>``."""
-    names = [osp.splitext(osp.basename(str(x)))[0] if isinstance(x, str) else f'image_{i}'
-             for i, x in enumerate(inputs)]
+    names = [
+        osp.splitext(osp.basename(str(x)))[0] if isinstance(x, str) else f'image_{i}'
+        for i, x in enumerate(inputs)
+    ]
     stems = Counter(names)
-    names = [osp.basename(x).replace('.', '_') if isinstance(x, str) and stems[name] > 1
-             else name for x, name in zip(inputs, names)]
+    names = [
+        osp.basename(x).replace('.', '_') if isinstance(x, str) and stems[name] > 1 else name
+        for x, name in zip(inputs, names)
+    ]
     totals, seen = Counter(names), Counter()
     unique = []
     for name in names:
@@ -71,12 +76,13 @@ def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0)
     in pixel coordinates, ``keypoint_scores``; persons below ``score_thr`` left out."""
     persons = []
     for i in np.flatnonzero(prediction['scores'] >= score_thr):
-        persons.append(dict(
-            bbox=[round(float(v), 2) for v in prediction['bboxes'][i]],
-            score=round(float(prediction['scores'][i]), 4),
-            keypoints=[[round(float(x), 2), round(float(y), 2)]
-                       for x, y in prediction['keypoints'][i]],
-            keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]]))
+        persons.append(
+            dict(
+                bbox=[round(float(v), 2) for v in prediction['bboxes'][i]],
+                score=round(float(prediction['scores'][i]), 4),
+                keypoints=[[round(float(x), 2), round(float(y), 2)]
+                           for x, y in prediction['keypoints'][i]],
+                keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]]))
     return persons
 
 
@@ -99,11 +105,17 @@ class KeypointInferencer:
         unsafe_load: allow a checkpoint with types outside the allow-list.
     """
 
-    def __init__(self, model: str, weights: Optional[str] = None, device: str = 'cpu',
-                 batch_size: int = 1, score_thr: float = 0.3, kpt_thr: float = 0.3,
-                 cfg_options: Optional[dict] = None, unsafe_load: bool = False) -> None:
-        self.model = init_model(model, weights, device=device, cfg_options=cfg_options,
-                                unsafe_load=unsafe_load)
+    def __init__(self,
+                 model: str,
+                 weights: Optional[str] = None,
+                 device: str = 'cpu',
+                 batch_size: int = 1,
+                 score_thr: float = 0.3,
+                 kpt_thr: float = 0.3,
+                 cfg_options: Optional[dict] = None,
+                 unsafe_load: bool = False) -> None:
+        self.model = init_model(
+            model, weights, device=device, cfg_options=cfg_options, unsafe_load=unsafe_load)
         self.batch_size = batch_size
         self.score_thr = score_thr
         self.visualizer = KeypointLocalVisualizer(
@@ -119,7 +131,8 @@ class KeypointInferencer:
         from mmengine.structures import InstanceData
         keep = prediction['scores'] >= self.score_thr
         instances = InstanceData(
-            bboxes=prediction['bboxes'][keep], scores=prediction['scores'][keep],
+            bboxes=prediction['bboxes'][keep],
+            scores=prediction['scores'][keep],
             labels=np.zeros(int(keep.sum()), dtype=np.int64),
             keypoints=coco_to_continuous(prediction['keypoints'][keep]),
             keypoint_scores=prediction['keypoint_scores'][keep])
@@ -130,13 +143,19 @@ class KeypointInferencer:
 
     def to_json(self, prediction: Dict[str, np.ndarray], **fields) -> dict:
         """The JSON record of one image: ``fields`` (e.g. its name) and its persons."""
-        return dict(**fields, keypoint_names=list(self.dataset_meta['keypoint_names']),
-                    instances=instances_to_json(prediction, self.score_thr))
+        return dict(
+            **fields,
+            keypoint_names=list(self.dataset_meta['keypoint_names']),
+            instances=instances_to_json(prediction, self.score_thr))
 
-    def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]],
-                 out_dir: Optional[str] = None, draw: bool = True,
-                 progress: bool = True, skip_bad_images: bool = False,
-                 person_boxes=None, person_box_score_thr: float = 0.0) -> dict:
+    def __call__(self,
+                 inputs: Union[ImageInput, Sequence[ImageInput]],
+                 out_dir: Optional[str] = None,
+                 draw: bool = True,
+                 progress: bool = True,
+                 skip_bad_images: bool = False,
+                 person_boxes=None,
+                 person_box_score_thr: float = 0.0) -> dict:
         """Run on images and optionally write the drawings and JSON.
 
         Args:
@@ -171,8 +190,8 @@ class KeypointInferencer:
         if isinstance(person_boxes, (str, os.PathLike)):
             if not all(isinstance(image, str) for image in inputs):
                 raise ValueError('a person box file names images by file: give image paths')
-            boxes_per_input = person_boxes_for_images(os.fspath(person_boxes), inputs,
-                                                      person_box_score_thr)
+            boxes_per_input = person_boxes_for_images(
+                os.fspath(person_boxes), inputs, person_box_score_thr)
         elif person_boxes is not None:
             boxes_per_input = list(person_boxes)
             if len(boxes_per_input) != len(inputs):
@@ -181,7 +200,8 @@ class KeypointInferencer:
         if out_dir:
             refuse_overwriting_inputs(inputs, [
                 p for name in names for p in (osp.join(out_dir, 'vis', f'{name}.jpg'),
-                                              osp.join(out_dir, 'predictions', f'{name}.json'))])
+                                              osp.join(out_dir, 'predictions', f'{name}.json'))
+            ])
         result = dict(predictions=[], json=[], visualization=[], skipped=[])
         bar = ProgressBar(len(inputs)) if progress and len(inputs) > 1 else None
         for start in range(0, len(inputs), self.batch_size):
@@ -204,11 +224,12 @@ class KeypointInferencer:
             if not batch:
                 continue
             predictions = inference_keypoints(
-                self.model, [array for _, array in batch], batch_size=self.batch_size,
+                self.model, [array for _, array in batch],
+                batch_size=self.batch_size,
                 person_boxes=None if person_boxes is None else batch_boxes)
             for (image, array), name, prediction in zip(batch, batch_names, predictions):
-                record = self.to_json(prediction, image=name if not isinstance(image, str)
-                                      else image)
+                record = self.to_json(
+                    prediction, image=name if not isinstance(image, str) else image)
                 result['predictions'].append(prediction)
                 result['json'].append(record)
                 if draw or out_dir:

@@ -10,9 +10,9 @@ from .refinement import (blurred_neighbourhood, dark_offset, dark_udp_offset, ga
 from .udp import UDPCombinedHeatmap, UDPHeatmap
 
 __all__ = [
-    'BaseHeatmapCodec', 'GaussianHeatmapCodec', 'gaussian_window', 'MSRAHeatmap',
-    'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap',
-    'OneHotHeatmap', 'gaussian_heatmaps', 'blurred_neighbourhood', 'dark_offset',
-    'gaussian_kernel', 'heatmap_argmax', 'quarter_offset', 'sample_at', 'dark_udp_offset',
-    'modulated_heatmaps', 'gaussian_target_weights', 'windowed_gaussian_heatmaps'
+    'BaseHeatmapCodec', 'GaussianHeatmapCodec', 'gaussian_window', 'MSRAHeatmap', 'DARKHeatmap',
+    'UDPHeatmap', 'UDPCombinedHeatmap', 'OneHotHeatmap', 'gaussian_heatmaps',
+    'blurred_neighbourhood', 'dark_offset', 'gaussian_kernel', 'heatmap_argmax', 'quarter_offset',
+    'sample_at', 'dark_udp_offset', 'modulated_heatmaps', 'gaussian_target_weights',
+    'windowed_gaussian_heatmaps'
 ]

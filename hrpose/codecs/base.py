@@ -77,8 +77,8 @@ def windowed_gaussian_heatmaps(coords: Tensor, heatmap_size: Tuple[int, int], si
     patch_len = math.ceil(patch_size)  # np.arange(0, patch_size) has this many points
     first, last = gaussian_window(coords, sigma, rounded=True)
     # The patch's peak in patch points: its middle, moved by the rounding for UDP.
-    peak = math.floor(patch_size / 2) + ((coords - torch.trunc(coords + 0.5)) if subpixel
-                                         else torch.zeros_like(coords))
+    peak = math.floor(patch_size / 2) + (
+        (coords - torch.trunc(coords + 0.5)) if subpixel else torch.zeros_like(coords))
     axes = []
     for axis, size in enumerate(heatmap_size):
         grid = torch.arange(size, dtype=coords.dtype, device=coords.device)
@@ -92,8 +92,7 @@ def windowed_gaussian_heatmaps(coords: Tensor, heatmap_size: Tuple[int, int], si
 
 
 def gaussian_target_weights(coords: Tensor, keypoints_visible: Tensor,
-                            heatmap_size: Tuple[int, int], sigma: float,
-                            rounded: bool) -> Tensor:
+                            heatmap_size: Tuple[int, int], sigma: float, rounded: bool) -> Tensor:
     """(R, K) weights as mmpose gives them: 1 for a labelled keypoint (visibility >= 0.5)
     whose 3-sigma box (:func:`gaussian_window`) reaches the heatmap, else 0."""
     first, last = gaussian_window(coords, sigma, rounded)
@@ -122,7 +121,8 @@ class BaseHeatmapCodec(metaclass=ABCMeta):
     # True: RoI edges on the centres of the first and last heatmap pixels (UDP).
     unbiased_transform = False
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64),
+    def __init__(self,
+                 heatmap_size: Tuple[int, int] = (48, 64),
                  roi_padding: float = 1.25) -> None:
         if len(heatmap_size) != 2 or min(heatmap_size) < 2:
             raise ValueError(f'heatmap_size must be (W, H) with both >= 2, got {heatmap_size}')
@@ -193,8 +193,8 @@ class BaseHeatmapCodec(metaclass=ABCMeta):
         """(R, K): 1 for a labelled keypoint whose heatmap coordinates ``coords`` (R, K, 2)
         fall on one of the heatmap's pixels, else 0."""
         W, H = self.heatmap_size
-        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) &
-                  (coords[..., 1] >= -0.5) & (coords[..., 1] < H - 0.5))
+        inside = ((coords[..., 0] >= -0.5) & (coords[..., 0] < W - 0.5) & (coords[..., 1] >= -0.5)
+                  & (coords[..., 1] < H - 0.5))
         return ((keypoints_visible > 0) & inside).to(coords.dtype)
 
     def encode(self, keypoints: Tensor, keypoints_visible: Tensor,
@@ -283,7 +283,9 @@ class GaussianHeatmapCodec(BaseHeatmapCodec):
 
     target_peak = 'exact'
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), sigma: float = 2.0,
+    def __init__(self,
+                 heatmap_size: Tuple[int, int] = (48, 64),
+                 sigma: float = 2.0,
                  roi_padding: float = 1.25) -> None:
         super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding)
         if sigma <= 0:
@@ -295,11 +297,11 @@ class GaussianHeatmapCodec(BaseHeatmapCodec):
         """Targets (R, K, H, W) and weights (R, K) (1: labelled, its 3-sigma box on the
         heatmap)."""
         exact = self.target_peak == 'exact'
-        weights = gaussian_target_weights(coords, keypoints_visible, self.heatmap_size,
-                                          self.sigma, rounded=not exact)
+        weights = gaussian_target_weights(
+            coords, keypoints_visible, self.heatmap_size, self.sigma, rounded=not exact)
         if exact:
             heatmaps = gaussian_heatmaps(coords, self.heatmap_size, self.sigma)
         else:
-            heatmaps = windowed_gaussian_heatmaps(coords, self.heatmap_size, self.sigma,
-                                                  subpixel=self.target_peak == 'subpixel')
+            heatmaps = windowed_gaussian_heatmaps(
+                coords, self.heatmap_size, self.sigma, subpixel=self.target_peak == 'subpixel')
         return heatmaps * weights[..., None, None], weights

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
+
 from .base import GaussianHeatmapCodec
 from .refinement import dark_offset, heatmap_argmax
 
@@ -24,8 +25,11 @@ class DARKHeatmap(GaussianHeatmapCodec):
 
     target_peak = 'exact'
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), sigma: float = 2.0,
-                 roi_padding: float = 1.25, blur_kernel_size: int = 11) -> None:
+    def __init__(self,
+                 heatmap_size: Tuple[int, int] = (48, 64),
+                 sigma: float = 2.0,
+                 roi_padding: float = 1.25,
+                 blur_kernel_size: int = 11) -> None:
         super().__init__(heatmap_size=heatmap_size, sigma=sigma, roi_padding=roi_padding)
         self.blur_kernel_size = blur_kernel_size
 

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
+
 from .base import GaussianHeatmapCodec
 from .refinement import heatmap_argmax, quarter_offset
 

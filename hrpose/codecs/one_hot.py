@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
+
 from .base import BaseHeatmapCodec
 
 
@@ -21,8 +22,7 @@ class OneHotHeatmap(BaseHeatmapCodec):
         roi_padding: factor by which the box grows (1: the box itself).
     """
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (56, 56),
-                 roi_padding: float = 1.0) -> None:
+    def __init__(self, heatmap_size: Tuple[int, int] = (56, 56), roi_padding: float = 1.0) -> None:
         super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding)
 
     def expand_rois(self, bboxes: Tensor) -> Tensor:
@@ -71,12 +71,11 @@ class OneHotHeatmap(BaseHeatmapCodec):
             # the reference when sizes differ).
             groups = torch.unique(sizes_ceil, dim=0).tolist()
             for w_ceil, h_ceil in groups:
-                index = torch.nonzero((sizes_ceil[:, 0] == w_ceil) &
-                                      (sizes_ceil[:, 1] == h_ceil)).flatten()
+                index = torch.nonzero((sizes_ceil[:, 0] == w_ceil)
+                                      & (sizes_ceil[:, 1] == h_ceil)).flatten()
                 logits = heatmaps[index]
                 resized = torch.nn.functional.interpolate(
-                    logits, size=(int(h_ceil), int(w_ceil)), mode='bicubic',
-                    align_corners=False)
+                    logits, size=(int(h_ceil), int(w_ceil)), mode='bicubic', align_corners=False)
                 peak, position = resized.flatten(2).max(dim=-1)  # (n, K)
                 # softmax value at the peak, normalised over the original-size logits
                 normaliser = (logits - peak[..., None, None]).exp().sum(dim=(-2, -1))

@@ -90,7 +90,10 @@ def gaussian_kernel(kernel_size: int, dtype=torch.float32, device=None) -> Tenso
     return g / g.sum()
 
 
-def blurred_neighbourhood(heatmaps: Tensor, x: Tensor, y: Tensor, kernel_size: int,
+def blurred_neighbourhood(heatmaps: Tensor,
+                          x: Tensor,
+                          y: Tensor,
+                          kernel_size: int,
                           radius: int = 2) -> Tensor:
     """The Gaussian-blurred heatmap on the (2r+1)^2 pixels around each maximum.
 
@@ -215,8 +218,7 @@ def modulated_heatmaps(heatmaps: Tensor, kernel_size: int) -> Tensor:
     return maps * scale[..., None, None]
 
 
-def dark_udp_offset(heatmaps: Tensor, x: Tensor, y: Tensor,
-                    blur_kernel_size: int = 11) -> Tensor:
+def dark_udp_offset(heatmaps: Tensor, x: Tensor, y: Tensor, blur_kernel_size: int = 11) -> Tensor:
     """UDP's refinement (Huang et al., CVPR 2020), as mmpose's ``refine_keypoints_dark_udp``.
 
     DARK's Newton step with UDP's choices: the modulated map (:func:`modulated_heatmaps`)

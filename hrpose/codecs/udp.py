@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from hrpose.registry import KEYPOINT_CODECS
+
 from .base import BaseHeatmapCodec
 from .dark import DARKHeatmap
 from .refinement import dark_udp_offset, gaussian_blur_reflect, heatmap_argmax, sample_at
@@ -31,11 +32,17 @@ class UDPHeatmap(DARKHeatmap):
     target_peak = 'subpixel'
     REFINEMENTS = ('udp', 'dark')
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), sigma: float = 2.0,
-                 roi_padding: float = 1.25, blur_kernel_size: int = 11,
+    def __init__(self,
+                 heatmap_size: Tuple[int, int] = (48, 64),
+                 sigma: float = 2.0,
+                 roi_padding: float = 1.25,
+                 blur_kernel_size: int = 11,
                  refinement: str = 'udp') -> None:
-        super().__init__(heatmap_size=heatmap_size, sigma=sigma, roi_padding=roi_padding,
-                         blur_kernel_size=blur_kernel_size)
+        super().__init__(
+            heatmap_size=heatmap_size,
+            sigma=sigma,
+            roi_padding=roi_padding,
+            blur_kernel_size=blur_kernel_size)
         if refinement not in self.REFINEMENTS:
             raise ValueError(f'refinement must be one of {self.REFINEMENTS}, got {refinement!r}')
         self.refinement = refinement
@@ -67,8 +74,11 @@ class UDPCombinedHeatmap(BaseHeatmapCodec):
     channels_per_keypoint = 3
     unbiased_transform = True
 
-    def __init__(self, heatmap_size: Tuple[int, int] = (48, 64), roi_padding: float = 1.25,
-                 radius_factor: float = 0.0546875, blur_kernel_size: int = 11) -> None:
+    def __init__(self,
+                 heatmap_size: Tuple[int, int] = (48, 64),
+                 roi_padding: float = 1.25,
+                 radius_factor: float = 0.0546875,
+                 blur_kernel_size: int = 11) -> None:
         super().__init__(heatmap_size=heatmap_size, roi_padding=roi_padding)
         self.radius_factor = float(radius_factor)
         self.radius = radius_factor * max(self.heatmap_size)
@@ -103,8 +113,9 @@ class UDPCombinedHeatmap(BaseHeatmapCodec):
         # The offset maps are blurred too (kernel k), as mmpose decodes them.
         offsets = gaussian_blur_reflect(maps[:, :, 1:].reshape(R, 2 * (C // 3), H, W),
                                         self.blur_kernel_size).reshape(R, C // 3, 2, H, W)
-        offset = torch.stack([sample_at(offsets[:, :, 0], x, y),
-                              sample_at(offsets[:, :, 1], x, y)], dim=-1)
+        offset = torch.stack(
+            [sample_at(offsets[:, :, 0], x, y),
+             sample_at(offsets[:, :, 1], x, y)], dim=-1)
         return torch.stack([x, y], dim=-1).to(heatmaps.dtype) + offset * self.radius, scores
 
     def flip_back(self, heatmaps: Tensor, flip_indices) -> Tensor:

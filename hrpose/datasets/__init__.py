@@ -1,6 +1,6 @@
 from .coco_keypoint import AnnotationWarning, CocoKeypointDataset, load_keypoint_metainfo
-from .samplers import (SeededDefaultSampler, SeededIndex, SeededInfiniteSampler,
-                       augmentation_seed, seeded_generators)
+from .samplers import (SeededDefaultSampler, SeededIndex, SeededInfiniteSampler, augmentation_seed,
+                       seeded_generators)
 from .synthetic import make_synthetic_coco, render_synthetic_image
 from .transforms import *  # noqa: F401,F403
 

@@ -11,8 +11,7 @@ from mmdet.datasets.api_wrappers import COCO
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from hrpose.datasets.person_boxes import (GROUND_TRUTH, describe_person_boxes,
-                                          load_person_box_file)
+from hrpose.datasets.person_boxes import GROUND_TRUTH, describe_person_boxes, load_person_box_file
 from hrpose.datasets.samplers import seeded_generators
 from hrpose.registry import DATASETS
 from hrpose.structures import coco_to_continuous
@@ -85,8 +84,10 @@ def check_coco_structure(dataset: dict, ann_file: str, classes: Sequence[str]) -
         ValueError: naming the file and the offending ids or categories.
     """
     images = dataset.get('images', [])
-    bad_ids = [im.get('id') for im in images
-               if not isinstance(im.get('id'), int) or isinstance(im.get('id'), bool)]
+    bad_ids = [
+        im.get('id') for im in images
+        if not isinstance(im.get('id'), int) or isinstance(im.get('id'), bool)
+    ]
     if bad_ids:
         raise ValueError(f'{ann_file}: image ids must be integers, as in COCO; got '
                          f'{len(bad_ids)} other(s): {_first(bad_ids)}')
@@ -139,9 +140,13 @@ class CocoKeypointDataset(CocoDataset):
 
     METAINFO = dict(classes=('person', ), palette=[(220, 20, 60)])
 
-    def __init__(self, *args, metainfo: Optional[dict] = None,
-                 person_boxes: Optional[str] = None, person_box_score_thr: float = 0.0,
-                 max_persons_per_img: Optional[int] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 metainfo: Optional[dict] = None,
+                 person_boxes: Optional[str] = None,
+                 person_box_score_thr: float = 0.0,
+                 max_persons_per_img: Optional[int] = None,
+                 **kwargs) -> None:
         self.person_boxes = person_boxes
         self.person_box_score_thr = float(person_box_score_thr)
         self.max_persons_per_img = max_persons_per_img
@@ -210,8 +215,10 @@ class CocoKeypointDataset(CocoDataset):
                 # As HRNet's and mmpose's top-down evaluation on ground-truth boxes: persons
                 # with a labelled keypoint (the keypoint evaluation ignores the others, so a
                 # pose predicted for them could only be a false positive).
-                persons = [inst['bbox'] for inst in info['instances']
-                           if not inst['ignore_flag'] and inst['keypoints_visible'].any()]
+                persons = [
+                    inst['bbox'] for inst in info['instances']
+                    if not inst['ignore_flag'] and inst['keypoints_visible'].any()
+                ]
                 info['person_boxes'] = np.asarray(persons, dtype=np.float32).reshape(-1, 4)
                 info['person_box_scores'] = np.ones(len(persons), dtype=np.float32)
                 info['person_boxes_source'] = description
@@ -219,19 +226,23 @@ class CocoKeypointDataset(CocoDataset):
         if not osp.isfile(source) and not source.startswith(('http://', 'https://', 's3://')):
             raise FileNotFoundError(f"person_boxes={source!r}: no such file (give 'gt' or a "
                                     'detection file in COCO results format)')
-        boxes_per_image, counts = load_person_box_file(
-            source, [info['img_id'] for info in data_list], self.cat_ids,
-            self.person_box_score_thr, self.max_persons_per_img)
+        boxes_per_image, counts = load_person_box_file(source,
+                                                       [info['img_id'] for info in data_list],
+                                                       self.cat_ids, self.person_box_score_thr,
+                                                       self.max_persons_per_img)
         for info in data_list:
             info['person_boxes'], info['person_box_scores'] = boxes_per_image[info['img_id']]
             info['person_boxes_source'] = description
-        left_out = {k: counts[k] for k in ('other_category', 'below_thr', 'over_cap',
-                                           'empty_box') if counts[k]}
+        left_out = {
+            k: counts[k]
+            for k in ('other_category', 'below_thr', 'over_cap', 'empty_box') if counts[k]
+        }
         print_log(
-            f'{description}: {counts["kept"]} of {counts["entries"]} detections used'
-            + (f' (left out: {left_out})' if left_out else '')
-            + f'; {counts["images_without_box"]} of {len(data_list)} images have no box, '
-            'so no persons are predicted on them', logger='current')
+            f'{description}: {counts["kept"]} of {counts["entries"]} detections used' +
+            (f' (left out: {left_out})' if left_out else '') +
+            f'; {counts["images_without_box"]} of {len(data_list)} images have no box, '
+            'so no persons are predicted on them',
+            logger='current')
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
         """One image and its persons; raises ValueError naming the bad annotation."""

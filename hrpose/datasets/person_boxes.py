@@ -13,7 +13,8 @@ GROUND_TRUTH = 'gt'
 PersonBoxes = Tuple[np.ndarray, np.ndarray]  # (N, 4) x1, y1, x2, y2 and (N,) scores
 
 
-def describe_person_boxes(source: str, score_thr: float = 0.0,
+def describe_person_boxes(source: str,
+                          score_thr: float = 0.0,
                           max_per_img: Optional[int] = None) -> str:
     """How a table names the boxes its numbers were computed on."""
     if source == GROUND_TRUTH:
@@ -24,7 +25,9 @@ def describe_person_boxes(source: str, score_thr: float = 0.0,
     return f'person boxes of {source}' + (f' ({", ".join(limits)})' if limits else '')
 
 
-def load_person_box_file(path: str, image_ids: Iterable[int], category_ids: Iterable[int],
+def load_person_box_file(path: str,
+                         image_ids: Iterable[int],
+                         category_ids: Iterable[int],
                          score_thr: float = 0.0,
                          max_per_img: Optional[int] = None) -> Tuple[Dict[int, PersonBoxes], dict]:
     """Person detections per image from a COCO results-format json.
@@ -49,8 +52,8 @@ def load_person_box_file(path: str, image_ids: Iterable[int], category_ids: Iter
         ``kept``, ``other_category``, ``below_thr``, ``over_cap``, ``empty_box`` and
         ``images_without_box``.
     """
-    return load_person_box_file_entries(read_detection_file(path), path, image_ids,
-                                        category_ids, score_thr, max_per_img)
+    return load_person_box_file_entries(
+        read_detection_file(path), path, image_ids, category_ids, score_thr, max_per_img)
 
 
 def read_detection_file(path: str) -> list:
@@ -68,16 +71,25 @@ def read_detection_file(path: str) -> list:
     return entries
 
 
-def load_person_box_file_entries(entries: list, path: str, image_ids: Iterable[int],
-                                 category_ids: Iterable[int], score_thr: float = 0.0,
+def load_person_box_file_entries(entries: list,
+                                 path: str,
+                                 image_ids: Iterable[int],
+                                 category_ids: Iterable[int],
+                                 score_thr: float = 0.0,
                                  max_per_img: Optional[int] = None):
     """:func:`load_person_box_file` on the already read ``entries`` of ``path``."""
     if max_per_img is not None and int(max_per_img) < 1:
         raise ValueError(f'person boxes: max_per_img must be at least 1, got {max_per_img}')
     image_ids = set(int(i) for i in image_ids)
     category_ids = set(int(i) for i in category_ids)
-    counts = dict(entries=len(entries), kept=0, other_category=0, below_thr=0, over_cap=0,
-                  empty_box=0, images_without_box=0)
+    counts = dict(
+        entries=len(entries),
+        kept=0,
+        other_category=0,
+        below_thr=0,
+        over_cap=0,
+        empty_box=0,
+        images_without_box=0)
     per_image: Dict[int, list] = {img_id: [] for img_id in image_ids}
     unknown_ids = []
     for index, entry in enumerate(entries):
@@ -137,7 +149,9 @@ def image_key(path: str) -> Tuple[str, Optional[int]]:
     return name, int(stem) if stem.isdigit() else None
 
 
-def person_boxes_for_images(path: str, image_paths: Sequence[str], score_thr: float = 0.0,
+def person_boxes_for_images(path: str,
+                            image_paths: Sequence[str],
+                            score_thr: float = 0.0,
                             max_per_img: Optional[int] = None) -> List[np.ndarray]:
     """Person boxes of each image file from a detection file, for the demo.
 

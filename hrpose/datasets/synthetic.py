@@ -16,14 +16,14 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-COCO_KEYPOINT_NAMES = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
-    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
-    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+COCO_KEYPOINT_NAMES = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
+                       'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
+                       'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+                       'right_ankle')
 # COCO's skeleton, 1-based as in the official annotation files.
-COCO_SKELETON = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
-    (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
+COCO_SKELETON = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6,
+                                                                                              8),
+                 (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
 
 # Version of the generator: bump when the drawing changes so that cached sets are redone.
 GENERATOR_VERSION = 1
@@ -73,8 +73,8 @@ def _figure_keypoints(rng: np.random.Generator, height: float) -> np.ndarray:
     return kpts
 
 
-def _draw_figure(canvas: np.ndarray, kpts: np.ndarray, height: float,
-                 colour: Tuple[int, int, int]) -> None:
+def _draw_figure(canvas: np.ndarray, kpts: np.ndarray, height: float, colour: Tuple[int, int,
+                                                                                    int]) -> None:
     """Draw a figure in place: limbs as thick lines, torso as a polygon, head as a disc."""
     thickness = max(2, int(round(0.045 * height)))
     lighter = tuple(int(min(255, c + 70)) for c in colour)
@@ -112,10 +112,11 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
 
 
 def render_synthetic_image(
-        rng: np.random.Generator,
-        image_size: Tuple[int, int] = (256, 320),
-        num_persons: Tuple[int, int] = (1, 4),
-        height_range: Tuple[float, float] = (0.35, 0.9)) -> Tuple[np.ndarray, List[Dict]]:
+    rng: np.random.Generator,
+    image_size: Tuple[int, int] = (256, 320),
+    num_persons: Tuple[int, int] = (1, 4),
+    height_range: Tuple[float, float] = (0.35, 0.9)
+) -> Tuple[np.ndarray, List[Dict]]:
     """Render one image and its person annotations.
 
     Args:
@@ -154,7 +155,8 @@ def render_synthetic_image(
         coco_kpts[inside, 2] = 2
         annotations.append(
             dict(
-                bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                bbox=[float(x0), float(y0), float(x1 - x0),
+                      float(y1 - y0)],
                 area=float(len(xs)),
                 keypoints=coco_kpts.reshape(-1).tolist(),
                 num_keypoints=int(inside.sum()),
@@ -210,11 +212,9 @@ def make_synthetic_coco(out_dir: str,
             image_id = split_index * 1_000_000 + image_index + 1
             file_name = f'{image_id:012d}.jpg'
             image, anns = render_synthetic_image(rng, image_size)
-            cv2.imwrite(osp.join(out_dir, split, file_name), image,
-                        [cv2.IMWRITE_JPEG_QUALITY, 92])
+            cv2.imwrite(osp.join(out_dir, split, file_name), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
             images.append(
-                dict(id=image_id, file_name=file_name, height=image_size[0],
-                     width=image_size[1]))
+                dict(id=image_id, file_name=file_name, height=image_size[0], width=image_size[1]))
             for ann in anns:
                 annotations.append(dict(ann, id=next_ann_id, image_id=image_id))
                 next_ann_id += 1

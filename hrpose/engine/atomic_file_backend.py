@@ -40,7 +40,8 @@ def remove_stale_temporaries(folder: str) -> List[str]:
     return removed
 
 
-def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
+def atomic_write(data: Union[bytes, str],
+                 filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
     """Write ``data`` to ``filepath`` so that the file is never seen half written.
 
@@ -54,8 +55,8 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
     mmengine.mkdir_or_exist(folder)
     if isinstance(data, str):
         data = data.encode(encoding)
-    fd, tmp_path = tempfile.mkstemp(prefix=TEMPORARY_PREFIX + osp.basename(filepath) + '.',
-                                    dir=folder)
+    fd, tmp_path = tempfile.mkstemp(
+        prefix=TEMPORARY_PREFIX + osp.basename(filepath) + '.', dir=folder)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)

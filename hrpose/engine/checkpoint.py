@@ -46,10 +46,11 @@ CHECKPOINT_SAFE_GLOBALS: Tuple[Tuple[str, str], ...] = (
     ('numpy._core.multiarray', '_reconstruct'),
     ('numpy._core.multiarray', 'scalar'),
     # numpy >= 1.25 pickles a dtype through its class, e.g. numpy.dtypes.Float64DType.
-    *(('numpy.dtypes', name) for name in (
-        'BoolDType', 'Int8DType', 'UInt8DType', 'Int16DType', 'UInt16DType', 'Int32DType',
-        'UInt32DType', 'Int64DType', 'UInt64DType', 'Float16DType', 'Float32DType',
-        'Float64DType', 'LongDType', 'ULongDType', 'LongLongDType', 'ULongLongDType')),
+    *(('numpy.dtypes', name)
+      for name in ('BoolDType', 'Int8DType', 'UInt8DType', 'Int16DType', 'UInt16DType',
+                   'Int32DType', 'UInt32DType', 'Int64DType', 'UInt64DType', 'Float16DType',
+                   'Float32DType', 'Float64DType', 'LongDType', 'ULongDType', 'LongLongDType',
+                   'ULongLongDType')),
 )
 
 
@@ -159,8 +160,11 @@ def load_local_checkpoint(filename: str, map_location=None):
                          '(no zip directory at its end); if a run was killed while saving, '
                          'resume from the checkpoint before it')
     if _unsafe_loading:
-        print_log(f'loading {filename} with weights_only=False (--unsafe-load): only do this '
-                  'for checkpoints from a source you trust', logger='current', level=30)
+        print_log(
+            f'loading {filename} with weights_only=False (--unsafe-load): only do this '
+            'for checkpoints from a source you trust',
+            logger='current',
+            level=30)
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
@@ -258,6 +262,7 @@ def register_local_checkpoint_loader() -> None:
     """Route mmengine's loading of checkpoints through hrpose's safe loaders: local paths
     (:func:`load_local_checkpoint`), http(s) URLs (:func:`load_url_checkpoint`) and model
     zoo names (:func:`load_zoo_checkpoint`). Idempotent."""
+
     # mmengine logs "Loads checkpoint by <name[10:]> backend": hence the load_from_ names.
     def load_from_local_safely(filename, map_location=None):
         return load_local_checkpoint(filename, map_location)
@@ -269,18 +274,21 @@ def register_local_checkpoint_loader() -> None:
         return load_zoo_checkpoint(filename, map_location)
 
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
-    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
-                                     loader=load_from_url_safely, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_url_safely, force=True)
     CheckpointLoader.register_scheme(
         prefixes=('open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://'),
-        loader=load_from_zoo_safely, force=True)
+        loader=load_from_zoo_safely,
+        force=True)
 
 
 class WeightShapeError(ValueError):
     """Weights of a checkpoint do not fit the model they are loaded into."""
 
 
-def check_weight_shapes(model: torch.nn.Module, state_dict: dict, source: str,
+def check_weight_shapes(model: torch.nn.Module,
+                        state_dict: dict,
+                        source: str,
                         reinit_keys: Sequence[str] = ()) -> List[str]:
     """Refuse weights whose shapes differ from the model's (a 14-keypoint checkpoint in a
     17-keypoint model), unless their names match one of ``reinit_keys`` (regular

@@ -17,8 +17,8 @@ from hrpose.registry import HOOKS
 def generator_states() -> dict:
     """This process's random states: torch's CPU generator, the current CUDA device's (when
     there is one), numpy's and Python's."""
-    state = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
-                 python=random.getstate())
+    state = dict(
+        torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state()
     return state
@@ -76,11 +76,13 @@ class RandomStateHook(Hook):
             if not isinstance(hook, CheckpointHook) or hook.by_epoch != by_epoch:
                 continue
             if by_epoch:
-                saving = hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
-                    hook.save_last and hook.is_last_train_epoch(runner))
+                saving = hook.every_n_epochs(
+                    runner, hook.interval,
+                    hook.save_begin) or (hook.save_last and hook.is_last_train_epoch(runner))
             else:
-                saving = hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
-                    hook.save_last and hook.is_last_train_iter(runner))
+                saving = hook.every_n_train_iters(
+                    runner, hook.interval,
+                    hook.save_begin) or (hook.save_last and hook.is_last_train_iter(runner))
             if saving:
                 # A collective: every rank takes this branch at the same step.
                 self._gathered = ((runner.epoch, runner.iter),
@@ -108,8 +110,7 @@ class RandomStateHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # Only a resumed run continues a random sequence; `load_from` starts a new one.
         if runner._resume:
-            self._resumed_state = self._state_of_this_rank(runner,
-                                                           checkpoint.get('random_state'))
+            self._resumed_state = self._state_of_this_rank(runner, checkpoint.get('random_state'))
 
     @staticmethod
     def _state_of_this_rank(runner, saved: Optional[dict]) -> Optional[dict]:

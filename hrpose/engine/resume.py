@@ -46,6 +46,9 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     for path in candidates:
         if is_complete_checkpoint(path):
             return path
-        print_log(f'resume: skipping {path}: missing or incomplete (not a whole torch.save '
-                  'archive, e.g. cut short by a crash)', logger='current', level=30)
+        print_log(
+            f'resume: skipping {path}: missing or incomplete (not a whole torch.save '
+            'archive, e.g. cut short by a crash)',
+            logger='current',
+            level=30)
     return None

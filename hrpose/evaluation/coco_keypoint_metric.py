@@ -22,7 +22,6 @@ _KEYPOINT_STATS = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'AR
 _CROWD_STATS = ('AP', 'AP50', 'AP75', 'AR', 'AR50', 'AR75', 'AP_easy', 'AP_medium', 'AP_hard')
 _BBOX_STATS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
-
 # CrowdPose's official evaluation (crowdposetools; xtcocotools with use_area=False, as mmpose
 # runs it) takes 0.53 x the box area as the object's area in the OKS: CrowdPose's json has no
 # segmentation areas, and 0.53 is the ratio of segmentation to box areas of COCO persons.
@@ -159,8 +158,11 @@ class CocoKeypointMetric(BaseMetric):
             for box, score in zip(boxes, box_scores):
                 x1, y1, x2, y2 = (float(v) for v in box)
                 bbox_dets.append(
-                    dict(image_id=res['img_id'], category_id=category_id,
-                         bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
+                    dict(
+                        image_id=res['img_id'],
+                        category_id=category_id,
+                        bbox=[x1, y1, x2 - x1, y2 - y1],
+                        score=float(score)))
             for score, kpts, kpt_scores in zip(res['scores'], res['keypoints'],
                                                res['keypoint_scores']):
                 if sigmas is not None and len(kpts) != len(sigmas):
@@ -170,8 +172,11 @@ class CocoKeypointMetric(BaseMetric):
                         'must equal the dataset K')
                 coco_kpts = np.concatenate([continuous_to_coco(kpts), kpt_scores[:, None]], axis=1)
                 keypoint_dets.append(
-                    dict(image_id=res['img_id'], category_id=category_id,
-                         keypoints=coco_kpts.reshape(-1).round(3).tolist(), score=float(score)))
+                    dict(
+                        image_id=res['img_id'],
+                        category_id=category_id,
+                        keypoints=coco_kpts.reshape(-1).round(3).tolist(),
+                        score=float(score)))
         return dict(keypoints=keypoint_dets, bbox=bbox_dets)
 
     @staticmethod
@@ -211,14 +216,15 @@ class CocoKeypointMetric(BaseMetric):
                     json.dump(det_list, f)
                 logger.info(f'wrote {len(det_list)} {iou_type} results to {osp.abspath(path)}')
 
-        sources = sorted({res['person_boxes_source'] for res in results
-                          if 'person_boxes_source' in res})
+        sources = sorted(
+            {res['person_boxes_source']
+             for res in results if 'person_boxes_source' in res})
         if len(sources) > 1 or (sources and any('person_boxes_source' not in res
                                                 for res in results)):
             raise RuntimeError(f'the results mix person boxes of different sources: {sources} '
                                "and the detector's own")
-        protocol = (f'on {sources[0]}, not end to end' if sources else
-                    "end to end, on the detector's own person boxes")
+        protocol = (f'on {sources[0]}, not end to end'
+                    if sources else "end to end, on the detector's own person boxes")
         if sources:
             empty = sum(len(res['person_boxes']) == 0 for res in results)
             logger.info(f'keypoint branch evaluated on {sources[0]}: '
@@ -231,8 +237,9 @@ class CocoKeypointMetric(BaseMetric):
 
         metrics = OrderedDict()
         for iou_type in self.iou_types:
-            names = dict(keypoints=_KEYPOINT_STATS, keypoints_crowd=_CROWD_STATS,
-                         bbox=_BBOX_STATS)[iou_type]
+            names = dict(
+                keypoints=_KEYPOINT_STATS, keypoints_crowd=_CROWD_STATS,
+                bbox=_BBOX_STATS)[iou_type]
             key_prefix = 'bbox_' if iou_type == 'bbox' else 'kpt_'
             det_list = dets['bbox' if iou_type == 'bbox' else 'keypoints']
             if not det_list:
@@ -255,13 +262,13 @@ class CocoKeypointMetric(BaseMetric):
         from .keypoint_errors import per_keypoint_errors
         errors = per_keypoint_errors(coco_gt, keypoint_dets, self.dataset_meta['sigmas'])
         names = self.dataset_meta.get('keypoint_names') or [
-            str(k) for k in range(len(errors['normalised']))]
-        medians = [float(np.median(e)) if len(e) else float('nan')
-                   for e in errors['normalised']]
+            str(k) for k in range(len(errors['normalised']))
+        ]
+        medians = [float(np.median(e)) if len(e) else float('nan') for e in errors['normalised']]
         MMLogger.get_current_instance().info(
             f'median keypoint error / person scale ({errors["matched_persons"]} of '
-            f'{errors["persons"]} persons matched): ' +
-            ', '.join(f'{n} {m:.3f}' for n, m in zip(names, medians)))
+            f'{errors["persons"]} persons matched): ' + ', '.join(f'{n} {m:.3f}'
+                                                                  for n, m in zip(names, medians)))
         finite = [m if np.isfinite(m) else np.inf for m in medians]
         worst = int(np.argmax(finite))
         return dict(kpt_worst_median_error=finite[worst], kpt_worst_keypoint=names[worst])
@@ -287,9 +294,10 @@ class CocoKeypointMetric(BaseMetric):
             return dict(stats=coco_eval.stats, summary=summary.getvalue())
         # COCOeval's stats: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl.
         stats = [coco_eval.stats[i] for i in (0, 1, 2, 5, 6, 7)]
-        lines = [line for line in summary.getvalue().splitlines()
-                 if line.strip().startswith('Average') and 'medium' not in line and
-                 'large' not in line]
+        lines = [
+            line for line in summary.getvalue().splitlines()
+            if line.strip().startswith('Average') and 'medium' not in line and 'large' not in line
+        ]
         for level, image_ids in crowd_index_splits(coco_gt, self.ann_file).items():
             value = -1.0
             if image_ids:

@@ -16,7 +16,9 @@ from pycocotools.cocoeval import COCOeval
 from .coco_keypoint_metric import set_object_areas
 
 
-def per_keypoint_errors(coco_gt: COCO, results: Sequence[dict], sigmas: Sequence[float],
+def per_keypoint_errors(coco_gt: COCO,
+                        results: Sequence[dict],
+                        sigmas: Sequence[float],
                         min_oks: float = 0.1) -> Dict[str, object]:
     """Distances between matched predicted and labelled keypoints, keypoint by keypoint.
 
@@ -42,8 +44,10 @@ def per_keypoint_errors(coco_gt: COCO, results: Sequence[dict], sigmas: Sequence
                              f'{len(result["keypoints"])} keypoint values, expected '
                              f'3 x {num_keypoints}')
     set_object_areas(coco_gt)
-    persons = [a for a in coco_gt.dataset['annotations']
-               if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0]
+    persons = [
+        a for a in coco_gt.dataset['annotations']
+        if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
+    ]
     labelled = np.zeros(num_keypoints, dtype=np.int64)
     for ann in persons:
         if len(ann['keypoints']) != 3 * num_keypoints:

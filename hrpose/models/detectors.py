@@ -65,8 +65,11 @@ class KeypointTwoStageDetector(TwoStageDetector):
         terms = [value.detach().float().reshape(-1) for value in log_vars.values()]
         if bool(torch.isfinite(torch.cat(terms)).all()):
             return loss, log_vars
-        bad_terms = {name: float(value.detach()) for name, value in log_vars.items()
-                     if name != 'loss' and not torch.isfinite(value).all()}
+        bad_terms = {
+            name: float(value.detach())
+            for name, value in log_vars.items()
+            if name != 'loss' and not torch.isfinite(value).all()
+        }
         # The runner's 0-based iteration counter; logs show it 1-based.
         iteration = MessageHub.get_current_instance().get_info('iter', -1) + 1
         terms = ', '.join(f'{name}={value}' for name, value in bad_terms.items()) or \
@@ -78,8 +81,11 @@ class KeypointTwoStageDetector(TwoStageDetector):
                 'learning rate, check the data of this batch, or set '
                 "model.non_finite_loss='skip' to skip such steps.")
         self.skipped_steps += 1
-        print_log(f'iteration {iteration}: non-finite loss ({terms}); step skipped '
-                  f'({self.skipped_steps} so far)', logger='current', level=30)
+        print_log(
+            f'iteration {iteration}: non-finite loss ({terms}); step skipped '
+            f'({self.skipped_steps} so far)',
+            logger='current',
+            level=30)
         # A zero that reaches every trainable parameter: no NaN flows back, and distributed
         # gradient reduction still sees a gradient for each parameter.
         zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
@@ -130,7 +136,10 @@ class KeypointTwoStageDetector(TwoStageDetector):
             # takes the given boxes with their scores.
             batch_img_metas = [sample.metainfo for sample in batch_data_samples]
             results_list = self.roi_head.predict_keypoints(
-                x, self.given_person_boxes(batch_data_samples), batch_img_metas, x_flipped,
+                x,
+                self.given_person_boxes(batch_data_samples),
+                batch_img_metas,
+                x_flipped,
                 rescale=rescale)
             return self.add_pred_to_datasample(batch_data_samples, results_list)
         if batch_data_samples[0].get('proposals', None) is None:
@@ -151,8 +160,8 @@ class KeypointTwoStageDetector(TwoStageDetector):
         metas = [sample.metainfo for sample in data_samples]
         poses = self.roi_head.postprocess_poses(results_list, metas)
         for sample, detections, kept in zip(data_samples, results_list, poses):
-            sample.pred_boxes = InstanceData(bboxes=detections.bboxes, scores=detections.scores,
-                                             labels=detections.labels)
+            sample.pred_boxes = InstanceData(
+                bboxes=detections.bboxes, scores=detections.scores, labels=detections.labels)
             sample.pred_instances = kept
         return data_samples
 
@@ -166,7 +175,8 @@ class KeypointTwoStageDetector(TwoStageDetector):
             given = sample.person_boxes
             boxes = scale_boxes(given.bboxes.float(), sample.metainfo['scale_factor'])
             results_list.append(
-                InstanceData(bboxes=boxes, scores=given.scores.float(),
-                             labels=torch.zeros(len(boxes), dtype=torch.long,
-                                                device=boxes.device)))
+                InstanceData(
+                    bboxes=boxes,
+                    scores=given.scores.float(),
+                    labels=torch.zeros(len(boxes), dtype=torch.long, device=boxes.device)))
         return results_list

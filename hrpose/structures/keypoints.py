@@ -38,8 +38,7 @@ def continuous_to_coco(points: Points) -> Points:
     return points - PIXEL_CENTRE_OFFSET
 
 
-def mirror_keypoints(keypoints: Points, width: float,
-                     flip_indices: Sequence[int]) -> Points:
+def mirror_keypoints(keypoints: Points, width: float, flip_indices: Sequence[int]) -> Points:
     """Keypoints (N, K, 2) of persons as they appear in the horizontally mirrored image:
     x -> ``width`` - x, and keypoint ``i`` is the original's ``flip_indices[i]`` (a left
     wrist stays a left wrist). Returns a new array or tensor."""
@@ -57,7 +56,6 @@ def mirror_boxes(boxes: Points, width: float) -> Points:
     """Boxes (N, 4) ``x1, y1, x2, y2`` in the horizontally mirrored image: x -> width - x
     (so the new x1 is the mirrored x2)."""
     if isinstance(boxes, torch.Tensor):
-        return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0],
-                            boxes[:, 3]], dim=1)
-    return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]],
-                    axis=1)
+        return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]],
+                           dim=1)
+    return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)

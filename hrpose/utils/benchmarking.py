@@ -39,9 +39,9 @@ def random_heatmaps(num_rois: int, seed: int = 0):
     """Peaky random heatmaps (R, 17, 64, 48) and RoIs (R, 4), like a trained head's."""
     gen = torch.Generator().manual_seed(seed)
     xy1 = torch.rand(num_rois, 2, generator=gen) * 500
-    rois = torch.cat([xy1, xy1 + torch.tensor([96., 128.]) * (1 + torch.rand(num_rois, 1,
-                                                                             generator=gen))],
-                     dim=1)
+    rois = torch.cat(
+        [xy1, xy1 + torch.tensor([96., 128.]) * (1 + torch.rand(num_rois, 1, generator=gen))],
+        dim=1)
     centres = torch.rand(num_rois, 17, 2, generator=gen) * torch.tensor([40., 56.]) + 4
     xs, ys = torch.arange(48.), torch.arange(64.)
     heatmaps = torch.exp(-((xs - centres[..., 0:1])**2)[..., None, :] / 8 -

@@ -109,8 +109,9 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
     if launcher == 'pytorch' and not torch_dist.is_initialized():
-        missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
-                   if k not in os.environ]
+        missing = [
+            k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ
+        ]
         if missing:
             raise RuntimeError(
                 f'--launcher pytorch needs the environment variables {missing}; start the '

@@ -40,8 +40,12 @@ class KeypointLocalVisualizer(DetLocalVisualizer):
         **kwargs: ``DetLocalVisualizer`` arguments (``line_width`` for boxes, ``alpha``, ...).
     """
 
-    def __init__(self, name: str = 'visualizer', kpt_thr: float = 0.3, radius: float = 3,
-                 link_width: float = 2, **kwargs) -> None:
+    def __init__(self,
+                 name: str = 'visualizer',
+                 kpt_thr: float = 0.3,
+                 radius: float = 3,
+                 link_width: float = 2,
+                 **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.kpt_thr = kpt_thr
         self.radius = radius
@@ -115,8 +119,7 @@ class KeypointLocalVisualizer(DetLocalVisualizer):
         num_keypoints = keypoints.shape[1]
         meta = self.dataset_meta or {}
         skeleton = meta.get('skeleton', [])
-        keypoint_colors = _rgb(meta.get('keypoint_colors'), num_keypoints,
-                               _DEFAULT_KEYPOINT_COLOR)
+        keypoint_colors = _rgb(meta.get('keypoint_colors'), num_keypoints, _DEFAULT_KEYPOINT_COLOR)
         link_colors = _rgb(meta.get('skeleton_colors'), len(skeleton), _DEFAULT_LINK_COLOR)
         points = continuous_to_coco(keypoints)  # matplotlib: pixel i's centre at i
         for person, person_shown in zip(points, shown):
@@ -125,11 +128,14 @@ class KeypointLocalVisualizer(DetLocalVisualizer):
                     self.draw_lines(
                         np.array([person[a, 0], person[b, 0]]),
                         np.array([person[a, 1], person[b, 1]]),
-                        colors=[color], line_widths=self.link_width)
+                        colors=[color],
+                        line_widths=self.link_width)
             visible = np.flatnonzero(person_shown)
             if len(visible):
                 self.draw_circles(
-                    person[visible], radius=np.full(len(visible), self.radius),
+                    person[visible],
+                    radius=np.full(len(visible), self.radius),
                     face_colors=[keypoint_colors[i] for i in visible],
-                    edge_colors=[keypoint_colors[i] for i in visible], alpha=1.0)
+                    edge_colors=[keypoint_colors[i] for i in visible],
+                    alpha=1.0)
         return self.get_image()

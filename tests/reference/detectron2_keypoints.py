@@ -24,8 +24,8 @@ class KRCNNConvDeconvUpsampleHead(nn.Module):
             layers += [nn.Conv2d(in_channels, dim, 3, stride=1, padding=1), nn.ReLU()]
             in_channels = dim
         self.convs = nn.Sequential(*layers)
-        self.score_lowres = nn.ConvTranspose2d(in_channels, num_keypoints, 4, stride=2,
-                                               padding=4 // 2 - 1)
+        self.score_lowres = nn.ConvTranspose2d(
+            in_channels, num_keypoints, 4, stride=2, padding=4 // 2 - 1)
 
     def forward(self, x):
         x = self.score_lowres(self.convs(x))

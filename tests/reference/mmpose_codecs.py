@@ -31,8 +31,8 @@ def _to_int(value):
     return np.asarray(value).astype(np.int64)
 
 
-def _gaussian_window_targets(coords: np.ndarray, visible: np.ndarray, heatmap_size,
-                             sigma: float, subpixel: bool) -> Tuple[np.ndarray, np.ndarray]:
+def _gaussian_window_targets(coords: np.ndarray, visible: np.ndarray, heatmap_size, sigma: float,
+                             subpixel: bool) -> Tuple[np.ndarray, np.ndarray]:
     """MSRA's (``subpixel=False``) and UDP's (``subpixel=True``) targets: a Gaussian on a
     (2 * 3 sigma + 1) square patch around the rounded keypoint, cut to the heatmap."""
     W, H = heatmap_size
@@ -166,8 +166,7 @@ def refine_dark(locations: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -
     return out
 
 
-def refine_dark_udp(locations: np.ndarray, heatmaps: np.ndarray,
-                    kernel: int = 11) -> np.ndarray:
+def refine_dark_udp(locations: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
     """``refine_keypoints_dark_udp``: the modulated map clipped to [1e-3, 50], its log padded
     by one edge pixel, one-pixel differences and a Newton step with the Hessian plus
     float32 eps times the identity, at every location (the border included)."""
@@ -184,8 +183,9 @@ def refine_dark_udp(locations: np.ndarray, heatmaps: np.ndarray,
         dy = 0.5 * (m[y + 1, x] - m[y - 1, x])
         dxx = m[y, x + 1] - 2 * centre + m[y, x - 1]
         dyy = m[y + 1, x] - 2 * centre + m[y - 1, x]
-        dxy = 0.5 * (m[y + 1, x + 1] - m[y, x + 1] - m[y + 1, x] + 2 * centre - m[y, x - 1] -
-                     m[y - 1, x] + m[y - 1, x - 1])
+        dxy = 0.5 * (
+            m[y + 1, x + 1] - m[y, x + 1] - m[y + 1, x] + 2 * centre - m[y, x - 1] - m[y - 1, x] +
+            m[y - 1, x - 1])
         hessian = np.array([[dxx, dxy], [dxy, dyy]]) + np.finfo(np.float32).eps * np.eye(2)
         out[k] -= np.linalg.inv(hessian) @ np.array([dx, dy])
     return out
@@ -210,7 +210,8 @@ def udp_decode(heatmaps: np.ndarray, kernel: int = 11) -> Tuple[np.ndarray, np.n
     return refine_dark_udp(locations, heatmaps, kernel), scores
 
 
-def udp_combined_decode(maps: np.ndarray, radius_factor: float = 0.0546875,
+def udp_combined_decode(maps: np.ndarray,
+                        radius_factor: float = 0.0546875,
                         kernel: int = 11) -> Tuple[np.ndarray, np.ndarray]:
     """UDPHeatmap(heatmap_type='combined').decode in heatmap pixels: maps (3K, H, W) ordered
     [class, x offset, y offset] per keypoint -> (K, 2), scores (K,) (the blurred class map's

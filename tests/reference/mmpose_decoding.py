@@ -40,7 +40,9 @@ def udp_decode_numpy(heatmaps: np.ndarray, roi: np.ndarray) -> np.ndarray:
 BORDER_BANDS = ((0, 3), (3, 5), (5, 7), (7, float('inf')))
 
 
-def border_band_errors(seed: int = 0, num_points: int = 4000, sigma: float = 2.0,
+def border_band_errors(seed: int = 0,
+                       num_points: int = 4000,
+                       sigma: float = 2.0,
                        noise: float = 0.01) -> dict:
     """Refinement error by distance from the heatmap border, hrpose against the reference.
 

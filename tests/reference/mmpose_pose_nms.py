@@ -74,8 +74,15 @@ def soft_oks_nms(poses, scores, areas, sigmas, thr=0.3, max_dets=20):
     return np.array(keep, dtype=np.int64)
 
 
-def evaluated_poses(box_scores, keypoint_scores, poses, areas, sigmas, nms='oks', thr=0.9,
-                    keypoint_score_thr=0.2, max_dets=20):
+def evaluated_poses(box_scores,
+                    keypoint_scores,
+                    poses,
+                    areas,
+                    sigmas,
+                    nms='oks',
+                    thr=0.9,
+                    keypoint_score_thr=0.2,
+                    max_dets=20):
     """What COCOeval reads of one image under mmpose's protocol: every detection rescored,
     OKS-NMS'd (``nms`` 'oks', 'soft' or None), then the ``max_dets`` best by final score.
     Returns (indices into the detections, their scores), best first."""

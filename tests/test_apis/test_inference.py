@@ -1,8 +1,8 @@
 """init_model, inference_keypoints and KeypointInferencer on the CPU with the tiny config."""
 import glob
 import json
-import pathlib
 import os.path as osp
+import pathlib
 
 import mmcv
 import numpy as np
@@ -78,8 +78,8 @@ def test_weights_are_loaded_from_a_checkpoint(model, tmp_path, images):
 
 def test_inferencer_draws_keypoints_and_writes_json(tmp_path, synthetic_root, images):
     torch.manual_seed(0)
-    inferencer = KeypointInferencer(TINY_POSE_CONFIG, None, score_thr=0.0, kpt_thr=-1e9,
-                                    batch_size=2)
+    inferencer = KeypointInferencer(
+        TINY_POSE_CONFIG, None, score_thr=0.0, kpt_thr=-1e9, batch_size=2)
     folder = osp.join(synthetic_root, 'val')
     out_dir = str(tmp_path / 'out')
     result = inferencer(folder, out_dir=out_dir)
@@ -104,8 +104,8 @@ def test_inferencer_draws_keypoints_and_writes_json(tmp_path, synthetic_root, im
         for x, y in prediction['keypoints'].reshape(-1, 2):
             col, row = int(round(x)), int(round(y))
             if 0 <= col < width and 0 <= row < height:
-                differs.append(np.abs(drawn[row, col].astype(int) -
-                                      original[row, col].astype(int)).max() > 0)
+                differs.append(
+                    np.abs(drawn[row, col].astype(int) - original[row, col].astype(int)).max() > 0)
         assert differs and all(differs)
 
 
@@ -124,8 +124,9 @@ def test_pathlib_paths_and_pil_images_give_what_the_path_gives(model, images):
 def test_a_grey_array_is_read_as_a_three_channel_grey_image(model, images):
     grey = mmcv.imread(images[0], flag='grayscale')
     assert grey.ndim == 2
-    same_persons(inference_keypoints(model, grey),
-                 inference_keypoints(model, np.repeat(grey[..., None], 3, axis=2)))
+    same_persons(
+        inference_keypoints(model, grey),
+        inference_keypoints(model, np.repeat(grey[..., None], 3, axis=2)))
 
 
 @pytest.mark.parametrize('bad, error, message', [
@@ -135,8 +136,7 @@ def test_a_grey_array_is_read_as_a_three_channel_grey_image(model, images):
     (np.zeros((64, 48, 4), np.uint8), ValueError, r'shape \(64, 48, 4\).*alpha'),
     (b'bytes of an image', TypeError, 'is a bytes'),
 ])
-def test_inputs_it_would_get_wrong_are_refused_saying_what_is_accepted(model, bad, error,
-                                                                       message):
+def test_inputs_it_would_get_wrong_are_refused_saying_what_is_accepted(model, bad, error, message):
     with pytest.raises(error, match=message) as info:
         inference_keypoints(model, [bad])
     assert 'uint8 numpy array' in str(info.value) or 'is empty' in str(info.value)
@@ -148,8 +148,7 @@ def test_batch_size_must_be_positive(model, images):
 
 
 @pytest.mark.parametrize('height, width', [(40, 4000), (4000, 40), (1, 1)])
-def test_very_wide_tall_or_tiny_images_are_padded_up_to_what_hrfpn_pools(model, height,
-                                                                         width):
+def test_very_wide_tall_or_tiny_images_are_padded_up_to_what_hrfpn_pools(model, height, width):
     """4000x40 resized to the tiny config's 320x256 is 320x3 (padded: 320x32): HRFPN pools
     its stride-4 level by 16, which needs 64 input pixels on each side. The batch is padded
     up to that (right and bottom), so the image is predicted like any other."""

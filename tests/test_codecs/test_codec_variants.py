@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrpose.codecs import (DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap,
-                           heatmap_argmax)
+from hrpose.codecs import DARKHeatmap, MSRAHeatmap, UDPCombinedHeatmap, UDPHeatmap, heatmap_argmax
 from hrpose.utils.benchmarking import random_heatmaps
 from tests.reference import mmpose_codecs
 from tests.reference.mmpose_decoding import (BORDER_BANDS, border_band_errors, dark_decode_numpy,
@@ -63,8 +62,9 @@ def test_unbiased_codecs_beat_msra_quantisation(name):
     assert error < msra_error / 10
 
 
-@pytest.mark.parametrize('name, numpy_decode', [
-    ('msra', msra_decode_numpy), ('dark', dark_decode_numpy), ('udp', udp_decode_numpy)])
+@pytest.mark.parametrize('name, numpy_decode', [('msra', msra_decode_numpy),
+                                                ('dark', dark_decode_numpy),
+                                                ('udp', udp_decode_numpy)])
 def test_decode_agrees_with_per_instance_numpy(name, numpy_decode):
     heatmaps, rois = random_heatmaps(12, seed=3)
     decoded, _ = CODECS[name]().decode(heatmaps, rois)

@@ -29,10 +29,10 @@ def test_heatmap_pixels_are_roialign_bins(codec):
     # pixel j, as RoIAlign(aligned=True) pools it.
     rois = torch.tensor([[0., 0., 48., 64.]])
     points = torch.tensor([[[0.5, 0.5], [10.5, 20.5], [47.5, 63.5]]])
-    torch.testing.assert_close(codec.to_heatmap_coords(points, rois),
-                               torch.tensor([[[0., 0.], [10., 20.], [47., 63.]]]))
-    torch.testing.assert_close(codec.to_image_coords(codec.to_heatmap_coords(points, rois), rois),
-                               points)
+    torch.testing.assert_close(
+        codec.to_heatmap_coords(points, rois), torch.tensor([[[0., 0.], [10., 20.], [47., 63.]]]))
+    torch.testing.assert_close(
+        codec.to_image_coords(codec.to_heatmap_coords(points, rois), rois), points)
 
 
 def test_targets_peak_at_the_keypoint_pixel(codec):

@@ -24,8 +24,8 @@ def keypoints_everywhere(seed: int, margin: float, count: int = 17 * 12):
     outside a 64x48 heatmap (the partial windows and the weights' cut-off), and their
     visibility (some unlabelled)."""
     gen = torch.Generator().manual_seed(seed)
-    coords = torch.rand(count, 2, generator=gen) * torch.tensor([48 + 2 * margin, 64 + 2 * margin
-                                                                 ]) - margin
+    coords = torch.rand(
+        count, 2, generator=gen) * torch.tensor([48 + 2 * margin, 64 + 2 * margin]) - margin
     # exact pixel centres and half-pixel points, where rounding decides
     coords[:20] = torch.floor(coords[:20])
     coords[20:40] = torch.floor(coords[20:40]) + 0.5
@@ -46,11 +46,14 @@ def test_encode_equals_mmpose(name, sigma):
     # the image round trip of the coordinates is float32-exact to ~1e-5 px
     coords_used = codec.to_heatmap_coords(keypoints, rois)
     for r in range(len(coords)):
-        expected, expected_weights = reference(coords_used[r].double().numpy(),
-                                               visible[r].numpy(), codec.heatmap_size, sigma)
+        expected, expected_weights = reference(coords_used[r].double().numpy(), visible[r].numpy(),
+                                               codec.heatmap_size, sigma)
         np.testing.assert_array_equal(weights[r].numpy(), expected_weights, err_msg=f'{r}')
-        np.testing.assert_allclose(targets[r].numpy(), expected * expected_weights[:, None, None],
-                                   atol=2e-5, err_msg=f'RoI {r}')
+        np.testing.assert_allclose(
+            targets[r].numpy(),
+            expected * expected_weights[:, None, None],
+            atol=2e-5,
+            err_msg=f'RoI {r}')
     # the cases the windows and weights turn on are there
     assert 0.2 < weights.mean() < 0.9
 
@@ -73,8 +76,7 @@ def test_decode_equals_mmpose(name):
     coords, scores = codec_cls().decode_heatmap_coords(heatmaps)
     expected = [reference(h.numpy()) for h in heatmaps]
     expected_coords = np.stack([e[0] for e in expected])
-    np.testing.assert_allclose(scores.numpy(), np.stack([e[1] for e in expected]), rtol=0,
-                               atol=0)
+    np.testing.assert_allclose(scores.numpy(), np.stack([e[1] for e in expected]), rtol=0, atol=0)
     # float32 blur and log in another order: a few 1e-4 of a pixel at most
     np.testing.assert_allclose(coords.numpy(), expected_coords, atol=2e-3, rtol=0)
     # the maxima next to the border, where the references differ, are among the cases

@@ -18,12 +18,16 @@ from tests.helpers import COCO_METAINFO
 
 IMAGE = '000000000785.jpg'  # image id 785, 640x425, one person with 17 keypoints
 
-
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
-def write_dataset(tmp_path, shared_data, edit_image=None, edit_annotation=None,
-                  image_bytes=None, pipeline=None, **kwargs):
+def write_dataset(tmp_path,
+                  shared_data,
+                  edit_image=None,
+                  edit_annotation=None,
+                  image_bytes=None,
+                  pipeline=None,
+                  **kwargs):
     """A one-image copy of the COCO sample in ``tmp_path``, edited as asked."""
     with open(osp.join(shared_data, 'coco', 'test_coco.json')) as f:
         coco = json.load(f)
@@ -39,8 +43,11 @@ def write_dataset(tmp_path, shared_data, edit_image=None, edit_annotation=None,
     else:
         (tmp_path / IMAGE).write_bytes(image_bytes)
     return CocoKeypointDataset(
-        data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img=''),
-        metainfo=COCO_METAINFO, pipeline=pipeline or [dict(type='LoadCheckedImage')],
+        data_root=str(tmp_path),
+        ann_file='ann.json',
+        data_prefix=dict(img=''),
+        metainfo=COCO_METAINFO,
+        pipeline=pipeline or [dict(type='LoadCheckedImage')],
         **kwargs)
 
 
@@ -64,13 +71,13 @@ def test_whole_image_loads_at_its_annotated_size(tmp_path, shared_data):
     ('truncated', 'half', BadImageError, 'truncated'),
     ('garbage', b'not an image' * 50, BadImageError, 'do not decode'),
 ])
-def test_bad_image_error_names_the_image_and_the_problem(tmp_path, shared_data, case,
-                                                         content, error, message):
+def test_bad_image_error_names_the_image_and_the_problem(tmp_path, shared_data, case, content,
+                                                         error, message):
     if content == 'half':
         data = jpeg_bytes(shared_data)
         content = data[:len(data) // 2]
-    dataset = write_dataset(tmp_path, shared_data,
-                            image_bytes=b'x' if content is None else content)
+    dataset = write_dataset(
+        tmp_path, shared_data, image_bytes=b'x' if content is None else content)
     if case == 'missing':
         (tmp_path / IMAGE).unlink()
     with pytest.raises(error, match=message) as info:
@@ -109,8 +116,8 @@ def test_bad_image_can_be_skipped_with_a_logged_warning(tmp_path, shared_data):
 
 
 def test_training_dataset_draws_another_image_for_a_skipped_one(tmp_path, shared_data):
-    dataset = write_dataset(tmp_path, shared_data,
-                            pipeline=[dict(type='LoadCheckedImage', on_bad_image='skip')])
+    dataset = write_dataset(
+        tmp_path, shared_data, pipeline=[dict(type='LoadCheckedImage', on_bad_image='skip')])
     # Two entries: the broken image, and the same annotations on a whole copy.
     (tmp_path / 'broken.jpg').write_bytes(b'')
     good, broken = dataset.get_data_info(0), dict(dataset.get_data_info(0))
@@ -123,6 +130,7 @@ def test_training_dataset_draws_another_image_for_a_skipped_one(tmp_path, shared
 
 @pytest.mark.parametrize('width, height', [(0, 425), (640, -1)])
 def test_zero_size_image_in_the_json_is_refused(tmp_path, shared_data, width, height):
+
     def edit(image):
         image['width'], image['height'] = width, height
 
@@ -131,11 +139,14 @@ def test_zero_size_image_in_the_json_is_refused(tmp_path, shared_data, width, he
 
 
 def test_wrong_num_keypoints_warns_once_and_the_flags_are_used(tmp_path, shared_data):
+
     def edit(ann):
         ann['num_keypoints'] = 3  # it has 17 labelled keypoints
 
-    with pytest.warns(AnnotationWarning, match=r'1 annotation\(s\).*annotation id 442619.*'
-                      r'num_keypoints=3, 17 labelled') as record:
+    with pytest.warns(
+            AnnotationWarning,
+            match=r'1 annotation\(s\).*annotation id 442619.*'
+            r'num_keypoints=3, 17 labelled') as record:
         dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit)
     assert len([w for w in record if w.category is AnnotationWarning]) == 1
     assert dataset.get_data_info(0)['instances'][0]['keypoints_visible'].sum() == 17
@@ -143,13 +154,16 @@ def test_wrong_num_keypoints_warns_once_and_the_flags_are_used(tmp_path, shared_
 
 @pytest.mark.parametrize('bbox', [[280.0, 44.0, 0.0, 100.0], [280.0, 44.0, -20.0, -5.0]])
 def test_zero_area_and_negative_boxes_are_left_out_with_a_warning(tmp_path, shared_data, bbox):
+
     def edit(ann):
         ann['bbox'] = bbox
 
-    with pytest.warns(AnnotationWarning, match='annotation id 442619.*zero or negative|'
-                      'zero or negative.*annotation id 442619'):
-        dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit,
-                                filter_cfg=dict(filter_empty_gt=False))
+    with pytest.warns(
+            AnnotationWarning,
+            match='annotation id 442619.*zero or negative|'
+            'zero or negative.*annotation id 442619'):
+        dataset = write_dataset(
+            tmp_path, shared_data, edit_annotation=edit, filter_cfg=dict(filter_empty_gt=False))
     assert dataset.get_data_info(0)['instances'] == []
 
 
@@ -164,8 +178,8 @@ def test_keypoints_outside_the_image_and_box_are_kept_and_weighted_out_of_the_he
     from hrpose.codecs import MSRAHeatmap
 
     def edit(ann):
-        ann['keypoints'][0:3] = [-50, -40, 2]      # nose: outside the image
-        ann['keypoints'][3:6] = [600, 420, 2]      # left eye: in the image, outside the box
+        ann['keypoints'][0:3] = [-50, -40, 2]  # nose: outside the image
+        ann['keypoints'][3:6] = [600, 420, 2]  # left eye: in the image, outside the box
 
     dataset = write_dataset(tmp_path, shared_data, edit_annotation=edit)
     instance = dataset.get_data_info(0)['instances'][0]
@@ -175,15 +189,17 @@ def test_keypoints_outside_the_image_and_box_are_kept_and_weighted_out_of_the_he
     codec = MSRAHeatmap(heatmap_size=(48, 64), sigma=2.0)
     box = torch.tensor([instance['bbox']], dtype=torch.float32)
     rois = codec.expand_rois(box)
-    targets, weights = codec.encode(torch.from_numpy(instance['keypoints'])[None],
-                                    torch.from_numpy(instance['keypoints_visible'])[None], rois)
+    targets, weights = codec.encode(
+        torch.from_numpy(instance['keypoints'])[None],
+        torch.from_numpy(instance['keypoints_visible'])[None], rois)
     assert torch.isfinite(targets).all()
-    assert weights[0, :2].tolist() == [0.0, 0.0]      # outside the RoI: no target
-    assert weights[0, 2:].sum() == 15                 # the others still count
+    assert weights[0, :2].tolist() == [0.0, 0.0]  # outside the RoI: no target
+    assert weights[0, 2:].sum() == 15  # the others still count
 
 
 # ---------------------------------------------------------------- ground truth that would
 # corrupt the metrics without a word
+
 
 def write_json(tmp_path, shared_data, edit):
     """The whole COCO sample's json, edited by ``edit(coco)``, beside a copy of its images."""
@@ -192,31 +208,40 @@ def write_json(tmp_path, shared_data, edit):
     edit(coco)
     (tmp_path / 'ann.json').write_text(json.dumps(coco))
     return CocoKeypointDataset(
-        data_root=osp.join(shared_data, 'coco'), ann_file=str(tmp_path / 'ann.json'),
-        data_prefix=dict(img=''), metainfo=COCO_METAINFO, pipeline=[])
+        data_root=osp.join(shared_data, 'coco'),
+        ann_file=str(tmp_path / 'ann.json'),
+        data_prefix=dict(img=''),
+        metainfo=COCO_METAINFO,
+        pipeline=[])
 
 
 @pytest.mark.parametrize('field, index', [('keypoints', 9 * 3), ('keypoints', 9 * 3 + 1),
                                           ('bbox', 2)])
 def test_non_finite_ground_truth_names_the_annotation(tmp_path, shared_data, field, index):
+
     def edit(ann):
         ann[field][index] = float('nan')
 
-    with pytest.raises(ValueError, match=rf'annotation id 442619 of image id 785 .*`{field}`.* '
-                       'holds a non-finite number'):
+    with pytest.raises(
+            ValueError,
+            match=rf'annotation id 442619 of image id 785 .*`{field}`.* '
+            'holds a non-finite number'):
         write_dataset(tmp_path, shared_data, edit_annotation=edit)
 
 
 def test_person_without_bbox_names_the_annotation_and_the_format(tmp_path, shared_data):
+
     def edit(ann):
         del ann['bbox']
 
-    with pytest.raises(ValueError, match=r'annotation id 442619 .*no `bbox`.*\[x, y, width, '
-                       r'height\]'):
+    with pytest.raises(
+            ValueError, match=r'annotation id 442619 .*no `bbox`.*\[x, y, width, '
+            r'height\]'):
         write_dataset(tmp_path, shared_data, edit_annotation=edit)
 
 
 def test_repeated_image_ids_are_named(tmp_path, shared_data):
+
     def edit(coco):
         coco['images'][1]['id'] = coco['images'][0]['id']
 
@@ -225,15 +250,18 @@ def test_repeated_image_ids_are_named(tmp_path, shared_data):
 
 
 def test_repeated_annotation_ids_are_named(tmp_path, shared_data):
+
     def edit(coco):
         coco['annotations'][1]['id'] = coco['annotations'][0]['id']
 
-    with pytest.raises(ValueError, match=r'1 annotation id\(s\) appear more than once '
-                       r'\(e\.g\. \d+\)'):
+    with pytest.raises(
+            ValueError, match=r'1 annotation id\(s\) appear more than once '
+            r'\(e\.g\. \d+\)'):
         write_json(tmp_path, shared_data, edit)
 
 
 def test_string_image_ids_are_refused(tmp_path, shared_data):
+
     def edit(coco):
         image_id = coco['images'][0]['id']
         coco['images'][0]['id'] = str(image_id)
@@ -247,12 +275,15 @@ def test_string_image_ids_are_refused(tmp_path, shared_data):
 
 @pytest.mark.parametrize('case', ['no annotations', 'other category'])
 def test_no_person_annotations_says_which_categories_the_file_has(tmp_path, shared_data, case):
+
     def edit(coco):
         if case == 'no annotations':
             coco['annotations'] = []
         else:
             coco['categories'][0]['name'] = 'human'
 
-    with pytest.raises(ValueError, match=r"no person annotations found.*\['person'\].*the "
-                       r"categories \['(person|human)'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"no person annotations found.*\['person'\].*the "
+            r"categories \['(person|human)'\]"):
         write_json(tmp_path, shared_data, edit)

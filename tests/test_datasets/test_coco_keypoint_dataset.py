@@ -8,7 +8,6 @@ import pytest
 from hrpose.datasets import CocoKeypointDataset, load_keypoint_metainfo
 from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO
 
-
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
@@ -32,8 +31,8 @@ def test_coco_sample_loads_keypoints_in_continuous_coordinates(shared_data):
     assert person['keypoints_visible'].shape == (17, )
     # COCO pixel index (367, 81) of the nose becomes the pixel centre (367.5, 81.5).
     np.testing.assert_allclose(person['keypoints'][0], [367.5, 81.5])
-    np.testing.assert_allclose(person['bbox'], [280.79, 44.73, 280.79 + 218.7, 44.73 + 346.68],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        person['bbox'], [280.79, 44.73, 280.79 + 218.7, 44.73 + 346.68], rtol=1e-5)
     assert info['flip_indices'] == [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
     total = sum(len(dataset[i]['instances']) for i in range(4))
     assert total == 14
@@ -41,8 +40,11 @@ def test_coco_sample_loads_keypoints_in_continuous_coordinates(shared_data):
 
 def test_crowdpose_sample_loads_through_its_own_metainfo(shared_data):
     dataset = CocoKeypointDataset(
-        data_root=osp.join(shared_data, 'crowdpose'), ann_file='test_crowdpose.json',
-        data_prefix=dict(img=''), metainfo=CROWDPOSE_METAINFO, pipeline=[])
+        data_root=osp.join(shared_data, 'crowdpose'),
+        ann_file='test_crowdpose.json',
+        data_prefix=dict(img=''),
+        metainfo=CROWDPOSE_METAINFO,
+        pipeline=[])
     assert dataset.metainfo['num_keypoints'] == 14
     for i in range(len(dataset)):
         for inst in dataset[i]['instances']:
@@ -66,8 +68,11 @@ def test_wrong_keypoint_length_names_the_annotation(shared_data, tmp_path):
 def test_crowdpose_json_with_coco_metainfo_is_refused(shared_data):
     with pytest.raises(ValueError, match='expected 3 x K = 51'):
         CocoKeypointDataset(
-            data_root=osp.join(shared_data, 'crowdpose'), ann_file='test_crowdpose.json',
-            data_prefix=dict(img=''), metainfo=COCO_METAINFO, pipeline=[])
+            data_root=osp.join(shared_data, 'crowdpose'),
+            ann_file='test_crowdpose.json',
+            data_prefix=dict(img=''),
+            metainfo=COCO_METAINFO,
+            pipeline=[])
 
 
 def test_malformed_json_names_the_file(tmp_path, shared_data):

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
 
-from hrpose.datasets.transforms import (KeypointRandomFlip, KeypointResize,
-                                        PackKeypointDetInputs)
+from hrpose.datasets.transforms import KeypointRandomFlip, KeypointResize, PackKeypointDetInputs
 
 FLIP_INDICES = [0, 2, 1, 4, 3]  # nose, left/right eye, left/right ear
 
@@ -19,8 +18,8 @@ def make_results(seed=0):
     return dict(
         img=rng.integers(0, 255, size=(120, 160, 3), dtype=np.uint8),
         img_shape=(120, 160),
-        gt_bboxes=HorizontalBoxes(np.array([[10, 10, 60, 90], [50, 20, 150, 110]],
-                                           dtype=np.float32)),
+        gt_bboxes=HorizontalBoxes(
+            np.array([[10, 10, 60, 90], [50, 20, 150, 110]], dtype=np.float32)),
         gt_bboxes_labels=np.array([0, 0]),
         gt_ignore_flags=np.array([False, False]),
         gt_keypoints=keypoints,
@@ -68,10 +67,9 @@ def test_resize_scales_keypoints_like_the_image():
     results = make_results()
     resized = KeypointResize(scale=(320, 180), keep_ratio=False)(copy.deepcopy(results))
     assert resized['img'].shape[:2] == (180, 320)
-    np.testing.assert_allclose(resized['gt_keypoints'], results['gt_keypoints'] * [2.0, 1.5],
-                               rtol=1e-6)
-    np.testing.assert_array_equal(resized['gt_keypoints_visible'],
-                                  results['gt_keypoints_visible'])
+    np.testing.assert_allclose(
+        resized['gt_keypoints'], results['gt_keypoints'] * [2.0, 1.5], rtol=1e-6)
+    np.testing.assert_array_equal(resized['gt_keypoints_visible'], results['gt_keypoints_visible'])
 
 
 def test_resize_then_flip_matches_flip_then_resize():
@@ -105,16 +103,19 @@ def test_multi_scale_resize_scales_keypoints_through_keypoint_resize():
     from hrpose.registry import TRANSFORMS
     init_default_scope('hrpose')
     transform = TRANSFORMS.build(
-        dict(type='RandomChoiceResize', scales=[(320, 240), (480, 360)], keep_ratio=True,
-             resize_type='KeypointResize'))
+        dict(
+            type='RandomChoiceResize',
+            scales=[(320, 240), (480, 360)],
+            keep_ratio=True,
+            resize_type='KeypointResize'))
     results = make_results()
     for seed in range(4):
         np.random.seed(seed)
         out = transform(copy.deepcopy(results))
         w_scale, h_scale = out['scale_factor']
         assert out['img'].shape[1] in (320, 480)
-        np.testing.assert_allclose(out['gt_keypoints'],
-                                   results['gt_keypoints'] * [w_scale, h_scale], rtol=1e-6)
+        np.testing.assert_allclose(
+            out['gt_keypoints'], results['gt_keypoints'] * [w_scale, h_scale], rtol=1e-6)
 
 
 @pytest.mark.parametrize('mode', ['cutout', 'hide_and_seek'])

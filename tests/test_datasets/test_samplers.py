@@ -14,6 +14,7 @@ pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
 class Sized:
+
     def __init__(self, size: int) -> None:
         self.size = size
 
@@ -79,14 +80,22 @@ def test_seeded_generators_draw_from_the_seed_and_give_the_states_back():
 
 def test_dataset_augments_a_seeded_index_the_same_whatever_the_global_state(synthetic_root):
     pipeline = [
-        dict(type='LoadCheckedImage'), dict(type='LoadKeypointAnnotations'),
-        dict(type='RandomChoiceResize', scales=[(160, 128), (200, 160), (240, 192), (280, 224)],
-             keep_ratio=True, resize_type='KeypointResize'),
-        dict(type='KeypointRandomFlip', prob=0.5), dict(type='PackKeypointDetInputs')
+        dict(type='LoadCheckedImage'),
+        dict(type='LoadKeypointAnnotations'),
+        dict(
+            type='RandomChoiceResize',
+            scales=[(160, 128), (200, 160), (240, 192), (280, 224)],
+            keep_ratio=True,
+            resize_type='KeypointResize'),
+        dict(type='KeypointRandomFlip', prob=0.5),
+        dict(type='PackKeypointDetInputs')
     ]
     dataset = CocoKeypointDataset(
-        data_root=synthetic_root, ann_file='annotations/person_keypoints_train.json',
-        data_prefix=dict(img='train/'), metainfo=COCO_METAINFO, pipeline=pipeline)
+        data_root=synthetic_root,
+        ann_file='annotations/person_keypoints_train.json',
+        data_prefix=dict(img='train/'),
+        metainfo=COCO_METAINFO,
+        pipeline=pipeline)
 
     def augmentation(index):
         sample = dataset[index]['data_samples']

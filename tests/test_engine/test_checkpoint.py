@@ -58,8 +58,10 @@ def runner_checkpoint(tmp_path_factory) -> str:
         model=ToyModel(),
         work_dir=work_dir,
         train_dataloader=dict(
-            dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2, num_workers=0),
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=3),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False)),
@@ -77,8 +79,7 @@ def test_runner_checkpoint_loads_with_weights_only(runner_checkpoint):
     assert len(history.data[0]) == 3  # one loss value per iteration
 
 
-def test_runner_checkpoint_needs_the_allow_list_which_only_the_set_up_call_adds(
-        runner_checkpoint):
+def test_runner_checkpoint_needs_the_allow_list_which_only_the_set_up_call_adds(runner_checkpoint):
     # A fresh interpreter refuses the same file, also after `import hrpose` (which changes
     # nothing outside hrpose); register_all_modules() makes it load: the allow-list is what
     # does it, not a weakened torch.load.

@@ -63,8 +63,11 @@ def per_rank_losses(work_dir: str) -> dict:
 
 def dist_train(config: str, work_dir: str, *extra: str) -> None:
     # CPU processes (gloo) even where a GPU is visible: the comparison is exact on the CPU.
-    run_tool(['bash', 'tools/dist_train.sh', config, str(PROCESSES), '--work-dir', work_dir,
-              *extra], env=dict(PORT=str(free_port()), CUDA_VISIBLE_DEVICES=''), timeout=900)
+    run_tool(
+        ['bash', 'tools/dist_train.sh', config,
+         str(PROCESSES), '--work-dir', work_dir, *extra],
+        env=dict(PORT=str(free_port()), CUDA_VISIBLE_DEVICES=''),
+        timeout=900)
 
 
 def resumed_and_uninterrupted(tmp_path, data_root: str, sampler: str):
@@ -93,8 +96,8 @@ def test_resumed_two_process_training_logs_every_ranks_uninterrupted_losses(
         assert sorted(reference[rank]) == list(range(total)), rank
         assert sorted(resumed[rank]) == list(range(first_resumed, total)), rank
         for iteration in range(first_resumed, total):
-            assert resumed[rank][iteration] == pytest.approx(reference[rank][iteration],
-                                                             rel=1e-6), (rank, iteration)
+            assert resumed[rank][iteration] == pytest.approx(
+                reference[rank][iteration], rel=1e-6), (rank, iteration)
     # The ranks train on other images: their losses are their own, not copies of rank 0's.
     assert reference[0] != reference[1]
 
@@ -108,11 +111,12 @@ def test_without_seeded_sampler_persistent_workers_resume_with_other_augmentatio
         tmp_path, synthetic_root):
     """The comparison above can fail: mmengine's DefaultSampler leaves the augmentation to
     the persistent workers' streams, which a resumed run restarts."""
-    reference, resumed, _ = resumed_and_uninterrupted(tmp_path, synthetic_root,
-                                                      'DefaultSampler')
+    reference, resumed, _ = resumed_and_uninterrupted(tmp_path, synthetic_root, 'DefaultSampler')
     first_resumed = RESUMED_FROM_EPOCH * 4 // PROCESSES
-    differs = [resumed[rank][i] != pytest.approx(reference[rank][i], rel=1e-6)
-               for rank in range(PROCESSES) for i in resumed[rank] if i >= first_resumed]
+    differs = [
+        resumed[rank][i] != pytest.approx(reference[rank][i], rel=1e-6)
+        for rank in range(PROCESSES) for i in resumed[rank] if i >= first_resumed
+    ]
     assert any(differs)
 
 

@@ -29,6 +29,7 @@ class NotAllowListed:
 
 # ---------------------------------------------------------------- atomic checkpoint writes
 
+
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     target = tmp_path / 'iter_2.pth'
     atomic_write(b'old checkpoint', target)
@@ -88,8 +89,8 @@ def test_resume_skips_an_empty_pointer_and_a_truncated_newest_checkpoint(tmp_pat
     torch.save({'step': 4}, tmp_path / 'iter_4.pth')
     data = (tmp_path / 'iter_6.pth')
     torch.save({'step': 6, 'w': torch.zeros(1000)}, data)
-    data.write_bytes(data.read_bytes()[:2000])        # cut short by a crash
-    (tmp_path / 'last_checkpoint').write_text('')     # emptied by a crash
+    data.write_bytes(data.read_bytes()[:2000])  # cut short by a crash
+    (tmp_path / 'last_checkpoint').write_text('')  # emptied by a crash
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_4.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
@@ -97,6 +98,7 @@ def test_resume_skips_an_empty_pointer_and_a_truncated_newest_checkpoint(tmp_pat
 
 
 # ---------------------------------------------------------------- checkpoint loading safety
+
 
 def test_truncated_checkpoint_is_named(tmp_path):
     path = tmp_path / 'cut.pth'
@@ -132,13 +134,19 @@ def test_plain_state_dicts_load_safely(tmp_path):
 
 # ---------------------------------------------------------------- non-finite losses
 
+
 def tiny_runner(work_dir, data_root, max_iters, **model_options) -> Runner:
     cfg = Config.fromfile(TINY_POSE_CONFIG)
     options = synthetic_cfg_dict(data_root)
     options.update({
-        'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': 100,
+        'train_cfg.max_iters': max_iters,
+        'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 1,
-        **{f'model.{k}': v for k, v in model_options.items()}})
+        **{
+            f'model.{k}': v
+            for k, v in model_options.items()
+        }
+    })
     cfg.merge_from_dict(options)
     cfg.work_dir = str(work_dir)
     return Runner.from_cfg(cfg)
@@ -165,8 +173,8 @@ def test_nan_loss_stops_naming_iteration_and_term_and_keeps_the_last_checkpoint(
     runner = tiny_runner(tmp_path, synthetic_root, max_iters=5)
     with pytest.raises(NonFiniteLossError, match=r'iteration 3: .*loss_keypoint=nan'):
         runner.train()
-    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.pth')) == [
-        'iter_1.pth', 'iter_2.pth']
+    assert sorted(f for f in os.listdir(tmp_path)
+                  if f.endswith('.pth')) == ['iter_1.pth', 'iter_2.pth']
     latest = find_resumable_checkpoint(str(tmp_path))
     assert latest.endswith('iter_2.pth')
     state = torch.load(latest, map_location='cpu', weights_only=True)['state_dict']
@@ -189,6 +197,7 @@ def test_unknown_non_finite_policy_is_refused(tmp_path, synthetic_root):
 
 
 # ---------------------------------------------------------------- data without keypoints
+
 
 @pytest.mark.slow
 def test_training_goes_on_through_batches_without_any_keypoint(tmp_path, synthetic_root):
@@ -216,6 +225,7 @@ def test_training_goes_on_through_batches_without_any_keypoint(tmp_path, synthet
 
 # ---------------------------------------------------------------- SIGKILL and resume
 
+
 def logged_losses(work_dir: str) -> dict:
     """{iteration: loss} over every run logged in ``work_dir``."""
     losses = {}
@@ -230,18 +240,25 @@ def logged_losses(work_dir: str) -> dict:
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
-        tmp_path, synthetic_root):
+def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(tmp_path, synthetic_root):
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     uninterrupted = str(tmp_path / 'uninterrupted')
-    subprocess.run(train_args(uninterrupted, synthetic_root, max_iters=8), cwd=REPO_ROOT,
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        train_args(uninterrupted, synthetic_root, max_iters=8),
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True)
     reference = logged_losses(uninterrupted)
     assert sorted(reference) == list(range(1, 9))
 
     killed = str(tmp_path / 'killed')
-    proc = subprocess.Popen(train_args(killed, synthetic_root, max_iters=8), cwd=REPO_ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_args(killed, synthetic_root, max_iters=8),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     pointer = osp.join(killed, 'last_checkpoint')
     while time.time() < deadline and proc.poll() is None:
@@ -255,7 +272,10 @@ def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
 
     resumed = subprocess.run(
         train_args(killed, synthetic_root, max_iters=8, extra=['--resume', 'auto']),
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert 'resumed epoch: 0, iter: 4' in resumed.stdout + resumed.stderr
     after = logged_losses(killed)
@@ -270,9 +290,13 @@ def test_killed_training_resumes_at_its_checkpoint_with_the_same_losses(
 
 # ---------------------------------------------------------------- smaller file matters
 
+
 def test_old_format_checkpoints_load_and_a_cut_one_is_named(tmp_path):
     path = tmp_path / 'old.pth'
-    torch.save({'state_dict': {'w': torch.arange(3.0)}}, path,
+    torch.save({'state_dict': {
+        'w': torch.arange(3.0)
+    }},
+               path,
                _use_new_zipfile_serialization=False)
     assert torch.equal(load_local_checkpoint(str(path))['state_dict']['w'], torch.arange(3.0))
     data = path.read_bytes()
@@ -300,8 +324,7 @@ def test_temporaries_of_a_killed_write_are_removed_at_the_next_start(tmp_path):
 def test_publish_model_accepts_the_unsafe_load_it_suggests(tmp_path):
     from tests.test_engine.test_checkpoint import NotAllowListed
     source = tmp_path / 'trusted.pth'
-    torch.save({'state_dict': {'w': torch.ones(2)}, 'meta': {}, 'extra': NotAllowListed()},
-               source)
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'meta': {}, 'extra': NotAllowListed()}, source)
     tool = 'tools/model_converters/publish_model.py'
     refused = run_script(tool, str(source), str(tmp_path / 'out.pth'), expect_exit=1)
     assert '--unsafe-load' in refused

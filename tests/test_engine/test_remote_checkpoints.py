@@ -17,6 +17,7 @@ from hrpose.utils import register_all_modules
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+
     def log_message(self, *args) -> None:
         pass
 
@@ -42,8 +43,12 @@ def served(tmp_path, monkeypatch):
     root = tmp_path / 'served'
     root.mkdir()
     marker = str(tmp_path / 'code-ran')
-    torch.save({'state_dict': {'w': torch.arange(3.0)}, 'meta': Payload(marker)},
-               root / 'evil.pth')
+    torch.save({
+        'state_dict': {
+            'w': torch.arange(3.0)
+        },
+        'meta': Payload(marker)
+    }, root / 'evil.pth')
     torch.save({'state_dict': {'w': torch.arange(3.0)}}, root / 'good.pth')
     hub = tmp_path / 'hub'
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(hub))
@@ -93,8 +98,10 @@ def test_a_tampered_file_in_the_hub_cache_is_refused(served, tmp_path):
 def test_model_zoo_names_load_safely(served, monkeypatch, scheme, model_list):
     from mmengine.runner import checkpoint as mm_checkpoint
     base, marker = served
-    monkeypatch.setattr(mm_checkpoint, model_list,
-                        lambda: {'msra/evil': f'{base}/evil.pth', 'msra/good': f'{base}/good.pth'})
+    monkeypatch.setattr(mm_checkpoint, model_list, lambda: {
+        'msra/evil': f'{base}/evil.pth',
+        'msra/good': f'{base}/good.pth'
+    })
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         CheckpointLoader.load_checkpoint(f'{scheme}msra/evil')
     assert not osp.exists(marker)

@@ -19,8 +19,8 @@ FINAL_CONV = 'roi_head.keypoint_head.final_conv.weight'
 def checkpoint_14(tmp_path_factory) -> str:
     """The tiny model built for 14 keypoints, saved as a plain state-dict checkpoint."""
     torch.manual_seed(0)
-    model = init_model(TINY_POSE_CONFIG, None,
-                       cfg_options={'model.roi_head.keypoint_head.num_keypoints': 14})
+    model = init_model(
+        TINY_POSE_CONFIG, None, cfg_options={'model.roi_head.keypoint_head.num_keypoints': 14})
     path = str(tmp_path_factory.mktemp('weights') / 'tiny_14.pth')
     # The first convolution negated, so that weights loaded from it cannot be mistaken for a
     # fresh initialisation.
@@ -31,24 +31,36 @@ def checkpoint_14(tmp_path_factory) -> str:
 
 
 def test_the_api_names_the_weights_and_both_shapes(checkpoint_14):
-    with pytest.raises(WeightShapeError, match=rf'tiny_14\.pth does not fit this model: 2 '
-                       rf'weight\(s\).*{FINAL_CONV}: checkpoint \(14, 64, 1, 1\), model '
-                       r'\(17, 64, 1, 1\)'):
+    with pytest.raises(
+            WeightShapeError,
+            match=rf'tiny_14\.pth does not fit this model: 2 '
+            rf'weight\(s\).*{FINAL_CONV}: checkpoint \(14, 64, 1, 1\), model '
+            r'\(17, 64, 1, 1\)'):
         init_model(TINY_POSE_CONFIG, checkpoint_14)
 
 
 @pytest.mark.slow
 def test_the_test_tool_stops(checkpoint_14, synthetic_root, tmp_path):
-    printed = run_script('tools/test.py', TINY_POSE_CONFIG, checkpoint_14, '--work-dir',
-                         str(tmp_path), '--cfg-options', *synthetic_cfg_options(synthetic_root),
-                         expect_exit=1)
+    printed = run_script(
+        'tools/test.py',
+        TINY_POSE_CONFIG,
+        checkpoint_14,
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *synthetic_cfg_options(synthetic_root),
+        expect_exit=1)
     assert 'WeightShapeError' in printed and FINAL_CONV in printed
 
 
 def training_runner(work_dir, data_root, load_from, **options) -> Runner:
     cfg = Config.fromfile(TINY_POSE_CONFIG)
-    cfg.merge_from_dict({**synthetic_cfg_dict(data_root), 'train_cfg.max_iters': 1,
-                         'train_cfg.val_interval': 100, 'load_from': load_from, **options})
+    cfg.merge_from_dict({
+        **synthetic_cfg_dict(data_root), 'train_cfg.max_iters': 1,
+        'train_cfg.val_interval': 100,
+        'load_from': load_from,
+        **options
+    })
     cfg.work_dir = str(work_dir)
     return Runner.from_cfg(cfg)
 
@@ -58,8 +70,11 @@ def test_training_from_it_stops_unless_the_config_names_the_layers_to_reinitiali
         checkpoint_14, synthetic_root, tmp_path):
     with pytest.raises(WeightShapeError, match=FINAL_CONV):
         training_runner(tmp_path / 'a', synthetic_root, checkpoint_14).train()
-    runner = training_runner(tmp_path / 'b', synthetic_root, checkpoint_14,
-                             load_from_reinit=[r'roi_head\.keypoint_head\.final_conv'])
+    runner = training_runner(
+        tmp_path / 'b',
+        synthetic_root,
+        checkpoint_14,
+        load_from_reinit=[r'roi_head\.keypoint_head\.final_conv'])
     runner.train()
     loaded = torch.load(checkpoint_14, map_location='cpu', weights_only=True)['state_dict']
     # The weights that fit came from the checkpoint (the backbone's first conv, moved a

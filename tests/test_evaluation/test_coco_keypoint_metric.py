@@ -27,8 +27,8 @@ def noisy_predictions(ann_file, num_keypoints, seed, only_labelled=False):
         anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
         if only_labelled:
             anns = [a for a in anns if a['num_keypoints'] > 0]
-        kpts = np.array([a['keypoints'] for a in anns], dtype=np.float32).reshape(
-            len(anns), num_keypoints, 3)
+        kpts = np.array([a['keypoints'] for a in anns],
+                        dtype=np.float32).reshape(len(anns), num_keypoints, 3)
         boxes = np.array([a['bbox'] for a in anns], dtype=np.float32).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]
         noise = rng.normal(0, 3, size=kpts[..., :2].shape).astype(np.float32)
@@ -36,8 +36,8 @@ def noisy_predictions(ann_file, num_keypoints, seed, only_labelled=False):
             dict(
                 img_id=img['id'],
                 pred_instances=dict(
-                    bboxes=torch.from_numpy(boxes + rng.normal(0, 2, boxes.shape).astype(
-                        np.float32)),
+                    bboxes=torch.from_numpy(boxes +
+                                            rng.normal(0, 2, boxes.shape).astype(np.float32)),
                     scores=torch.from_numpy(rng.uniform(0.5, 1, len(anns)).astype(np.float32)),
                     keypoints=torch.from_numpy(kpts[..., :2] + 0.5 + noise),
                     keypoint_scores=torch.from_numpy(
@@ -70,12 +70,20 @@ def coco_results_by_hand(samples, category_id=1):
                                            poses['scores'].numpy()):
             triples = [[float(x) - 0.5, float(y) - 0.5, float(v)]
                        for (x, y), v in zip(kpts, kpt_scores)]
-            keypoint_dets.append(dict(image_id=sample['img_id'], category_id=category_id,
-                                      keypoints=sum(triples, []), score=float(score)))
+            keypoint_dets.append(
+                dict(
+                    image_id=sample['img_id'],
+                    category_id=category_id,
+                    keypoints=sum(triples, []),
+                    score=float(score)))
         boxes = sample['pred_boxes']
         for (x1, y1, x2, y2), score in zip(boxes['bboxes'].tolist(), boxes['scores'].tolist()):
-            bbox_dets.append(dict(image_id=sample['img_id'], category_id=category_id,
-                                  bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+            bbox_dets.append(
+                dict(
+                    image_id=sample['img_id'],
+                    category_id=category_id,
+                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                    score=score))
     return keypoint_dets, bbox_dets
 
 
@@ -96,7 +104,8 @@ def test_metric_matches_pycocotools(shared_data, tmp_path, dataset, metainfo, nu
         extra = torch.tensor([[5., 5., 60., 90.]])
         sample['pred_boxes'] = dict(
             bboxes=torch.cat([poses['bboxes'] + 1.5, extra]),
-            scores=torch.from_numpy(rng.uniform(0.3, 1, len(poses['bboxes']) + 1)).float())
+            scores=torch.from_numpy(rng.uniform(0.3, 1,
+                                                len(poses['bboxes']) + 1)).float())
     metric.process({}, samples)
     results = metric.evaluate(len(samples))
 
@@ -125,8 +134,9 @@ def test_perfect_predictions_score_one(shared_data):
     with open(ann_file) as f:
         coco = json.load(f)
     for sample, img in zip(samples, coco['images']):
-        anns = [a for a in coco['annotations']
-                if a['image_id'] == img['id'] and a['num_keypoints'] > 0]
+        anns = [
+            a for a in coco['annotations'] if a['image_id'] == img['id'] and a['num_keypoints'] > 0
+        ]
         exact = np.array([a['keypoints'] for a in anns], dtype=np.float32).reshape(-1, 17, 3)
         sample['pred_instances']['keypoints'] = torch.from_numpy(exact[..., :2] + 0.5)
     metric.process({}, samples)

@@ -16,8 +16,8 @@ from hrpose.evaluation import CocoKeypointMetric
 from tests.helpers import CROWDPOSE_METAINFO
 
 # crowdposetools' sigmas, in its keypoint order.
-OFFICIAL_SIGMAS = np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79,
-                            .79]) / 10.0
+OFFICIAL_SIGMAS = np.array(
+    [.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79]) / 10.0
 # Shift of every keypoint, as a fraction of sqrt(0.53 w h), person by person: OKS from about
 # 0.95 down to below 0.5, so that the thresholds 0.5:0.95 cut between them.
 SHIFTS = (0.04, 0.09, 0.13, 0.18)
@@ -78,13 +78,13 @@ def crowdpose_case(shared_data, tmp_path):
                 assert official_oks(preds[other['id']], keypoints[:, :2], keypoints[:, 2] > 0,
                                     person['bbox']) < 0.3
     data_samples = [
-        dict(img_id=img_id,
-             pred_instances=dict(
-                 bboxes=torch.tensor(s['boxes'], dtype=torch.float32),
-                 scores=torch.tensor(s['scores'], dtype=torch.float32),
-                 keypoints=torch.tensor(np.stack(s['kpts']), dtype=torch.float32),
-                 keypoint_scores=torch.ones(len(s['boxes']), 14)))
-        for img_id, s in samples.items()
+        dict(
+            img_id=img_id,
+            pred_instances=dict(
+                bboxes=torch.tensor(s['boxes'], dtype=torch.float32),
+                scores=torch.tensor(s['scores'], dtype=torch.float32),
+                keypoints=torch.tensor(np.stack(s['kpts']), dtype=torch.float32),
+                keypoint_scores=torch.ones(len(s['boxes']), 14))) for img_id, s in samples.items()
     ]
     return str(ann_file), data, persons, oks, data_samples
 
@@ -101,8 +101,8 @@ def test_crowdpose_ap_equals_a_hand_computation_with_0_53_box_areas(crowdpose_ca
     np.testing.assert_allclose(
         load_keypoint_metainfo(dict(CROWDPOSE_METAINFO))['sigmas'], OFFICIAL_SIGMAS)
     assert max(oks.values()) > 0.9 and min(oks.values()) < 0.6  # the thresholds cut between
-    results = evaluate(ann_file, data_samples, iou_types=('keypoints_crowd', 'bbox'),
-                       use_area=False)
+    results = evaluate(
+        ann_file, data_samples, iou_types=('keypoints_crowd', 'bbox'), use_area=False)
     ap, ar = hand_ap(list(oks.values()), len(persons))
     assert results['coco/kpt_AP'] == pytest.approx(ap, abs=1e-6)
     assert results['coco/kpt_AR'] == pytest.approx(ar, abs=1e-6)
@@ -118,8 +118,7 @@ def test_crowdpose_ap_equals_a_hand_computation_with_0_53_box_areas(crowdpose_ca
 def test_annotations_without_area_get_0_53_box_areas_in_coco_mode_too(crowdpose_case):
     ann_file, _, persons, oks, data_samples = crowdpose_case
     results = evaluate(ann_file, data_samples)  # iou_types 'keypoints', use_area=True
-    assert results['coco/kpt_AP'] == pytest.approx(hand_ap(list(oks.values()), 4)[0],
-                                                   abs=1e-6)
+    assert results['coco/kpt_AP'] == pytest.approx(hand_ap(list(oks.values()), 4)[0], abs=1e-6)
 
 
 def test_the_real_crowd_indices_put_both_sample_images_in_medium(shared_data):
@@ -128,17 +127,21 @@ def test_the_real_crowd_indices_put_both_sample_images_in_medium(shared_data):
         data = json.load(f)
     samples = []
     for image in data['images']:
-        anns = [a for a in data['annotations']
-                if a['image_id'] == image['id'] and a['num_keypoints'] > 0]
+        anns = [
+            a for a in data['annotations']
+            if a['image_id'] == image['id'] and a['num_keypoints'] > 0
+        ]
         kpts = np.array([a['keypoints'] for a in anns], dtype=np.float32).reshape(-1, 14, 3)
         boxes = np.array([a['bbox'] for a in anns], dtype=np.float32)
         boxes[:, 2:] += boxes[:, :2]
         samples.append(
-            dict(img_id=image['id'],
-                 pred_instances=dict(bboxes=torch.from_numpy(boxes),
-                                     scores=torch.linspace(1, 0.5, len(anns)),
-                                     keypoints=torch.from_numpy(kpts[..., :2] + 0.5),
-                                     keypoint_scores=torch.ones(len(anns), 14))))
+            dict(
+                img_id=image['id'],
+                pred_instances=dict(
+                    bboxes=torch.from_numpy(boxes),
+                    scores=torch.linspace(1, 0.5, len(anns)),
+                    keypoints=torch.from_numpy(kpts[..., :2] + 0.5),
+                    keypoint_scores=torch.ones(len(anns), 14))))
     results = evaluate(ann_file, samples, iou_types=('keypoints_crowd', ), use_area=False)
     assert results['coco/kpt_AP'] == pytest.approx(1.0)
     assert results['coco/kpt_AP_medium'] == pytest.approx(1.0)
@@ -153,8 +156,14 @@ def test_keypoints_crowd_needs_the_crowd_index(shared_data, tmp_path):
     metric = CocoKeypointMetric(ann_file=str(ann_file), iou_types=('keypoints_crowd', ))
     metric.dataset_meta = dict(sigmas=[0.1] * 17)
     image = data['images'][0]
-    metric.process({}, [dict(img_id=image['id'], pred_instances=dict(
-        bboxes=torch.tensor([[0., 0., 50., 80.]]), scores=torch.ones(1),
-        keypoints=torch.full((1, 17, 2), 20.), keypoint_scores=torch.ones(1, 17)))])
+    metric.process({}, [
+        dict(
+            img_id=image['id'],
+            pred_instances=dict(
+                bboxes=torch.tensor([[0., 0., 50., 80.]]),
+                scores=torch.ones(1),
+                keypoints=torch.full((1, 17, 2), 20.),
+                keypoint_scores=torch.ones(1, 17)))
+    ])
     with pytest.raises(KeyError, match='crowdIndex'):
         metric.evaluate(1)

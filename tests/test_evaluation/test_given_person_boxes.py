@@ -61,8 +61,9 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
     """A keypoint head predicting the codec's encoding of the ground truth, on the ground-truth
     boxes: box AP 1.0 and keypoint AP 1.0, and the box branch never runs."""
     model, state = build_oracle(codec, 17, flip_test, SCALE)
-    ann_file = reachable_ground_truth(osp.join(shared_data, 'coco', 'test_coco.json'),
-                                      model.roi_head.codec, str(tmp_path / 'gt.json'))
+    ann_file = reachable_ground_truth(
+        osp.join(shared_data, 'coco', 'test_coco.json'), model.roi_head.codec,
+        str(tmp_path / 'gt.json'))
     dataset = coco_sample(shared_data, ann_file, person_boxes='gt')
 
     def box_branch_must_not_run(*args, **kwargs):
@@ -80,10 +81,12 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
             gt = gt[gt.keypoints_visible.sum(dim=1) > 0]
             torch.testing.assert_close(sample.person_boxes.bboxes, gt.bboxes)
             scale_xy = gt.keypoints.new_tensor(sample.metainfo['scale_factor'])
-            state['batch'].append(dict(keypoints=gt.keypoints * scale_xy,
-                                       visible=gt.keypoints_visible,
-                                       flip_indices=sample.metainfo['flip_indices'],
-                                       batch_width=sample.metainfo['batch_input_shape'][1]))
+            state['batch'].append(
+                dict(
+                    keypoints=gt.keypoints * scale_xy,
+                    visible=gt.keypoints_visible,
+                    flip_indices=sample.metainfo['flip_indices'],
+                    batch_width=sample.metainfo['batch_input_shape'][1]))
 
     metrics = evaluate(model, dataset, ann_file, perfect_head_for)
     assert metrics['coco/person_boxes'] == 'ground-truth person boxes'
@@ -91,11 +94,13 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
     # Box AP of the boxes used: 2 of the 14 persons have no labelled keypoint and no box.
     with open(ann_file) as f:
         anns = json.load(f)['annotations']
-    labelled = [dict(image_id=a['image_id'], category_id=1, bbox=a['bbox'], score=1.0)
-                for a in anns if a.get('num_keypoints', 0) > 0 and not a.get('iscrowd')]
+    labelled = [
+        dict(image_id=a['image_id'], category_id=1, bbox=a['bbox'], score=1.0) for a in anns
+        if a.get('num_keypoints', 0) > 0 and not a.get('iscrowd')
+    ]
     assert len(labelled) == 12
-    assert metrics['coco/bbox_mAP'] == pytest.approx(pycocotools_box_ap(ann_file, labelled),
-                                                     abs=1e-4)
+    assert metrics['coco/bbox_mAP'] == pytest.approx(
+        pycocotools_box_ap(ann_file, labelled), abs=1e-4)
     assert metrics['coco/bbox_mAP'] < 1.0
     # Where every person is labelled, ground-truth boxes have box AP 1.0.
     with open(ann_file) as f:
@@ -110,8 +115,7 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
     assert metrics['coco/kpt_AP'] == pytest.approx(1.0)
 
 
-def test_detection_file_boxes_reach_the_keypoint_branch_and_their_box_ap_is_reported(
-        shared_data):
+def test_detection_file_boxes_reach_the_keypoint_branch_and_their_box_ap_is_reported(shared_data):
     """Box AP is pycocotools' AP of the detection file itself, and the keypoint branch sees
     exactly the file's boxes above the threshold, rescaled into the network input."""
     ann_file = osp.join(shared_data, 'coco', 'test_coco.json')
@@ -125,59 +129,67 @@ def test_detection_file_boxes_reach_the_keypoint_branch_and_their_box_ap_is_repo
 
     def recording(x, results_list, batch_img_metas=None, *args, **kwargs):
         for res, meta in zip(results_list, batch_img_metas):
-            seen.append((meta['img_id'], meta['scale_factor'], res.bboxes.clone(),
-                         res.scores.clone()))
+            seen.append(
+                (meta['img_id'], meta['scale_factor'], res.bboxes.clone(), res.scores.clone()))
         return original(x, results_list, batch_img_metas, *args, **kwargs)
 
     model.roi_head.predict_keypoints = recording
 
     # All boxes: the reported box AP is the file's own.
-    metrics = evaluate(model, coco_sample(shared_data, ann_file, person_boxes=det_file),
-                       ann_file)
+    metrics = evaluate(model, coco_sample(shared_data, ann_file, person_boxes=det_file), ann_file)
     assert metrics['coco/person_boxes'] == f'person boxes of {det_file}'
-    assert metrics['coco/bbox_mAP'] == pytest.approx(pycocotools_box_ap(ann_file, detections),
-                                                     abs=1e-4)
+    assert metrics['coco/bbox_mAP'] == pytest.approx(
+        pycocotools_box_ap(ann_file, detections), abs=1e-4)
 
     # Above a threshold: exactly those boxes, best first, in the resized image.
     threshold = 0.5
     seen.clear()
-    evaluate(model, coco_sample(shared_data, ann_file, person_boxes=det_file,
-                                person_box_score_thr=threshold), ann_file)
+    evaluate(
+        model,
+        coco_sample(shared_data, ann_file, person_boxes=det_file, person_box_score_thr=threshold),
+        ann_file)
     assert sorted(img_id for img_id, *_ in seen) == sorted({d['image_id'] for d in detections})
     for img_id, (w_scale, h_scale), boxes, scores in seen:
-        expected = sorted((d for d in detections
-                           if d['image_id'] == img_id and d['score'] >= threshold),
-                          key=lambda d: -d['score'])
+        expected = sorted(
+            (d for d in detections if d['image_id'] == img_id and d['score'] >= threshold),
+            key=lambda d: -d['score'])
         assert len(boxes) == len(expected) > 0
         xywh = np.asarray([d['bbox'] for d in expected])
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        np.testing.assert_allclose(boxes.numpy(), xyxy * np.tile([w_scale, h_scale], 2), rtol=1e-5,
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            boxes.numpy(), xyxy * np.tile([w_scale, h_scale], 2), rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(scores.numpy(), [d['score'] for d in expected], rtol=1e-6)
 
 
 def test_detection_file_filters_and_counts(tmp_path):
     path = tmp_path / 'dets.json'
-    path.write_text(json.dumps([
-        dict(image_id=1, category_id=1, bbox=[0, 0, 10, 20], score=0.9),
-        dict(image_id=1, category_id=1, bbox=[5, 5, 10, 20], score=0.95),
-        dict(image_id=1, category_id=1, bbox=[5, 5, 10, 20], score=0.1),
-        dict(image_id=1, category_id=3, bbox=[5, 5, 10, 20], score=0.99),  # a car
-        dict(image_id=2, category_id=1, bbox=[5, 5, 0, 20], score=0.99),  # empty
-    ]))
-    boxes, counts = load_person_box_file(str(path), [1, 2, 3], [1], score_thr=0.2,
-                                         max_per_img=1)
+    path.write_text(
+        json.dumps([
+            dict(image_id=1, category_id=1, bbox=[0, 0, 10, 20], score=0.9),
+            dict(image_id=1, category_id=1, bbox=[5, 5, 10, 20], score=0.95),
+            dict(image_id=1, category_id=1, bbox=[5, 5, 10, 20], score=0.1),
+            dict(image_id=1, category_id=3, bbox=[5, 5, 10, 20], score=0.99),  # a car
+            dict(image_id=2, category_id=1, bbox=[5, 5, 0, 20], score=0.99),  # empty
+        ]))
+    boxes, counts = load_person_box_file(str(path), [1, 2, 3], [1], score_thr=0.2, max_per_img=1)
     np.testing.assert_allclose(boxes[1][0], [[5, 5, 15, 25]])  # the best one, x1 y1 x2 y2
     np.testing.assert_allclose(boxes[1][1], [0.95])
     assert len(boxes[2][0]) == len(boxes[3][0]) == 0
-    assert counts == dict(entries=5, kept=1, other_category=1, below_thr=1, over_cap=1,
-                          empty_box=1, images_without_box=2)
+    assert counts == dict(
+        entries=5,
+        kept=1,
+        other_category=1,
+        below_thr=1,
+        over_cap=1,
+        empty_box=1,
+        images_without_box=2)
 
 
 @pytest.mark.parametrize('content, message', [
-    ([dict(image_id=999, bbox=[0, 0, 5, 5], score=1.0),
-      dict(image_id=998, bbox=[0, 0, 5, 5], score=1.0)],
-     "2 detection(s) on 2 image id(s) that the annotation file does not have (e.g. [998, 999])"),
+    ([
+        dict(image_id=999, bbox=[0, 0, 5, 5], score=1.0),
+        dict(image_id=998, bbox=[0, 0, 5, 5], score=1.0)
+    ], "2 detection(s) on 2 image id(s) that the annotation file does not have (e.g. [998, 999])"),
     ([dict(image_id=1, bbox=[0, 0, 5], score=1.0)], 'entry 0 (image id 1): "bbox" must be 4'),
     ([dict(image_id=1, bbox=[0, 0, 5, 5])], 'entry 0 must have "image_id", "bbox"'),
     ([dict(image_id='a.jpg', bbox=[0, 0, 5, 5], score=1.0)], "image_id 'a.jpg' is not an int"),
@@ -193,8 +205,10 @@ def test_bad_detection_files_are_named(tmp_path, content, message):
 
 def test_the_dataset_names_a_missing_detection_file(shared_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="person_boxes='no/such.json': no such file"):
-        coco_sample(shared_data, osp.join(shared_data, 'coco', 'test_coco.json'),
-                    person_boxes='no/such.json')
+        coco_sample(
+            shared_data,
+            osp.join(shared_data, 'coco', 'test_coco.json'),
+            person_boxes='no/such.json')
 
 
 def test_the_api_runs_the_keypoint_branch_on_given_boxes(shared_data):

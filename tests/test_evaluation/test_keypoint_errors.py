@@ -24,8 +24,12 @@ def results_from_gt(ann_file, shift_by_keypoint, seed):
         keypoints = np.array(ann['keypoints'], dtype=np.float64).reshape(-1, 3)
         keypoints[:, 0] += shift_by_keypoint
         keypoints[:, 2] = 1.0
-        results.append(dict(image_id=ann['image_id'], category_id=1, score=float(rng.random()),
-                            keypoints=keypoints.reshape(-1).tolist()))
+        results.append(
+            dict(
+                image_id=ann['image_id'],
+                category_id=1,
+                score=float(rng.random()),
+                keypoints=keypoints.reshape(-1).tolist()))
     return results
 
 
@@ -49,13 +53,13 @@ def test_errors_are_the_distances_of_each_keypoint(coco_sample):
     assert np.all(stats['normalised'][15] > 0)
 
 
-def test_a_far_away_duplicate_matches_nobody_and_a_missing_pose_leaves_its_person_out(
-        coco_sample):
+def test_a_far_away_duplicate_matches_nobody_and_a_missing_pose_leaves_its_person_out(coco_sample):
     ann_file, sigmas = coco_sample
     results = results_from_gt(ann_file, np.zeros(17), seed=1)
     far_copy = dict(results[0])
-    far_copy['keypoints'] = [v + 5000 if i % 3 != 2 else v
-                             for i, v in enumerate(results[0]['keypoints'])]
+    far_copy['keypoints'] = [
+        v + 5000 if i % 3 != 2 else v for i, v in enumerate(results[0]['keypoints'])
+    ]
     far_copy['score'] = 2.0  # matched first, but its OKS with everyone is 0
     stats = per_keypoint_errors(COCO(ann_file), [far_copy] + results[1:], sigmas)
     assert stats['persons'] == 12 and stats['matched_persons'] == 11
@@ -67,13 +71,15 @@ def test_of_two_predictions_for_one_person_the_higher_scored_is_matched(coco_sam
     results = results_from_gt(ann_file, np.zeros(17), seed=4)
     exact = dict(results[0], score=0.0)  # scored last: every person is taken by then
     shifted = dict(results[0], score=2.0)  # scored first, 2 px off on every keypoint
-    shifted['keypoints'] = [v + 2 if i % 3 == 0 else v
-                            for i, v in enumerate(results[0]['keypoints'])]
+    shifted['keypoints'] = [
+        v + 2 if i % 3 == 0 else v for i, v in enumerate(results[0]['keypoints'])
+    ]
     stats = per_keypoint_errors(COCO(ann_file), [shifted] + results[1:] + [exact], sigmas)
     assert stats['matched_persons'] == 12
     all_errors = np.concatenate(stats['errors'])
-    first_person = next(a for a in COCO(ann_file).dataset['annotations']
-                        if a['num_keypoints'] > 0 and not a.get('iscrowd', 0))
+    first_person = next(
+        a for a in COCO(ann_file).dataset['annotations']
+        if a['num_keypoints'] > 0 and not a.get('iscrowd', 0))
     labelled_in_first = sum(v > 0 for v in first_person['keypoints'][2::3])
     assert set(np.round(all_errors, 6)) == {0.0, 2.0}
     assert (np.round(all_errors, 6) == 2.0).sum() == labelled_in_first

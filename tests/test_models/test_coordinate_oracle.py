@@ -23,11 +23,10 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from hrpose.evaluation import CocoKeypointMetric
 from hrpose.datasets import load_keypoint_metainfo
+from hrpose.evaluation import CocoKeypointMetric
 from hrpose.registry import DATASETS, KEYPOINT_CODECS, MODELS
-from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG,
-                           codec_config)
+from tests.helpers import COCO_METAINFO, CROWDPOSE_METAINFO, TINY_POSE_CONFIG, codec_config
 from tests.reference import mmpose_codecs
 
 CODECS = ('MSRAHeatmap', 'DARKHeatmap', 'UDPHeatmap', 'UDPCombinedHeatmap')
@@ -35,7 +34,6 @@ SAMPLES = {
     'coco': ('coco', 'test_coco.json', COCO_METAINFO, 17),
     'crowdpose': ('crowdpose', 'test_crowdpose.json', CROWDPOSE_METAINFO, 14),
 }
-
 
 REFERENCE_TARGETS = {
     'MSRAHeatmap': mmpose_codecs.msra_targets,
@@ -88,9 +86,12 @@ def build_oracle(codec: str, num_keypoints: int, flip_test: bool, scale=(1333, 8
             w_scale, h_scale = meta['scale_factor']
             scale_xy = torch.tensor([w_scale, h_scale], dtype=torch.float32)
             # Into the resized image the model sees, as the pipeline scales the image.
-            batch.append(dict(keypoints=gt['keypoints'] * scale_xy, visible=gt['visible'],
-                              flip_indices=meta['flip_indices'],
-                              batch_width=meta['batch_input_shape'][1]))
+            batch.append(
+                dict(
+                    keypoints=gt['keypoints'] * scale_xy,
+                    visible=gt['visible'],
+                    flip_indices=meta['flip_indices'],
+                    batch_width=meta['batch_input_shape'][1]))
             res = InstanceData()
             res.bboxes = gt['bboxes'] * scale_xy.repeat(2)
             # Distinct scores, persons with labelled keypoints above all others: a person
@@ -162,17 +163,22 @@ def sample_dataset(shared_data, sample, ann_file, scale, **dataset_options):
     (e.g. ``person_boxes``)."""
     folder, _, metainfo, _ = SAMPLES[sample]
     return DATASETS.build(
-        dict(type='CocoKeypointDataset', data_root=osp.join(shared_data, folder),
-             ann_file=ann_file, data_prefix=dict(img=''), metainfo=dict(metainfo),
-             test_mode=True, **dataset_options,
-             pipeline=[
-                 dict(type='LoadCheckedImage'),
-                 dict(type='KeypointResize', scale=scale, keep_ratio=True),
-                 dict(type='LoadKeypointAnnotations'),
-                 dict(type='PackKeypointDetInputs',
-                      meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                 'scale_factor')),
-             ]))
+        dict(
+            type='CocoKeypointDataset',
+            data_root=osp.join(shared_data, folder),
+            ann_file=ann_file,
+            data_prefix=dict(img=''),
+            metainfo=dict(metainfo),
+            test_mode=True,
+            **dataset_options,
+            pipeline=[
+                dict(type='LoadCheckedImage'),
+                dict(type='KeypointResize', scale=scale, keep_ratio=True),
+                dict(type='LoadKeypointAnnotations'),
+                dict(
+                    type='PackKeypointDetInputs',
+                    meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+            ]))
 
 
 def oracle_predictions(shared_data, sample, codec, flip_test, scale, tmp_path):
@@ -180,11 +186,13 @@ def oracle_predictions(shared_data, sample, codec, flip_test, scale, tmp_path):
     the keypoint results json it wrote and the annotation file it evaluated against."""
     folder, ann_name, _, num_keypoints = SAMPLES[sample]
     model, state = build_oracle(codec, num_keypoints, flip_test, scale)
-    ann_file = reachable_ground_truth(osp.join(shared_data, folder, ann_name),
-                                      model.roi_head.codec, str(tmp_path / ann_name))
+    ann_file = reachable_ground_truth(
+        osp.join(shared_data, folder, ann_name), model.roi_head.codec, str(tmp_path / ann_name))
     dataset = sample_dataset(shared_data, sample, ann_file, scale)
-    metric = CocoKeypointMetric(ann_file=ann_file, outfile_prefix=str(tmp_path / 'oracle'),
-                                iou_types=('keypoints', 'bbox'))
+    metric = CocoKeypointMetric(
+        ann_file=ann_file,
+        outfile_prefix=str(tmp_path / 'oracle'),
+        iou_types=('keypoints', 'bbox'))
     metric.dataset_meta = dataset.metainfo
     shapes = set()
     for start in range(0, len(dataset), 2):
@@ -224,9 +232,9 @@ def keypoint_errors(dets, ann_file, codec):
             continue  # a person without labelled keypoints: all-zero heatmaps
         pred = np.asarray(det['keypoints']).reshape(-1, 3)[:, :2]
         # The person whose box the detection was given: its nearest pose.
-        best = min(by_image[det['image_id']],
-                   key=lambda a: np.abs(np.asarray(a['keypoints']).reshape(-1, 3)[:, :2] -
-                                        pred).sum())
+        best = min(
+            by_image[det['image_id']],
+            key=lambda a: np.abs(np.asarray(a['keypoints']).reshape(-1, 3)[:, :2] - pred).sum())
         gt = np.asarray(best['keypoints'], dtype=np.float64).reshape(-1, 3)
         labelled = gt[:, 2] > 0
         errors.append(pred[labelled] - gt[labelled, :2])
@@ -263,8 +271,8 @@ def check_errors(codec_name, errors, pixel_sizes):
 @pytest.mark.parametrize('scale', [(400, 267), (1333, 800)])
 def test_oracle_gives_ap_1_and_sub_pixel_errors(shared_data, tmp_path, sample, codec, flip_test,
                                                 scale):
-    metrics, dets, ann_file = oracle_predictions(shared_data, sample, codec, flip_test,
-                                                 scale, tmp_path)
+    metrics, dets, ann_file = oracle_predictions(shared_data, sample, codec, flip_test, scale,
+                                                 tmp_path)
     assert metrics['coco/kpt_AP'] == pytest.approx(1.0)
     assert metrics['coco/bbox_mAP'] == pytest.approx(1.0)
     codec_obj = KEYPOINT_CODECS.build(dict(type=codec))
@@ -282,22 +290,24 @@ def test_oracle_through_the_inference_api(shared_data, tmp_path, codec, flip_tes
     folder, ann_name, metainfo, num_keypoints = SAMPLES['coco']
     model, state = build_oracle(codec, num_keypoints, flip_test, scale=(400, 267))
     model.dataset_meta = load_keypoint_metainfo(dict(metainfo))
-    ann_file = reachable_ground_truth(osp.join(shared_data, folder, ann_name),
-                                      model.roi_head.codec, str(tmp_path / ann_name))
+    ann_file = reachable_ground_truth(
+        osp.join(shared_data, folder, ann_name), model.roi_head.codec, str(tmp_path / ann_name))
     with open(ann_file) as f:
         data = json.load(f)
     images = [osp.join(shared_data, folder, image['file_name']) for image in data['images']]
     ground_truth = []
     for image in data['images']:
-        anns = [a for a in data['annotations'] if a['image_id'] == image['id'] and
-                not a.get('iscrowd', 0)]
+        anns = [
+            a for a in data['annotations']
+            if a['image_id'] == image['id'] and not a.get('iscrowd', 0)
+        ]
         boxes = torch.tensor([a['bbox'] for a in anns], dtype=torch.float32)
         boxes[:, 2:] += boxes[:, :2]
         kpts = torch.tensor([a['keypoints'] for a in anns],
                             dtype=torch.float32).reshape(len(anns), -1, 3)
         # COCO pixel indices to continuous coordinates, as the dataset converts them.
-        ground_truth.append(dict(bboxes=boxes, keypoints=kpts[..., :2] + 0.5,
-                                 visible=(kpts[..., 2] > 0).float()))
+        ground_truth.append(
+            dict(bboxes=boxes, keypoints=kpts[..., :2] + 0.5, visible=(kpts[..., 2] > 0).float()))
     # The API numbers the images of a call 0, 1, ...
     state['ground_truth'] = lambda meta: ground_truth[meta['img_id']]
     for inputs in (images, [cv2.imread(path) for path in images]):
@@ -305,6 +315,9 @@ def test_oracle_through_the_inference_api(shared_data, tmp_path, codec, flip_tes
         dets = []
         for image, result in zip(data['images'], results):
             for keypoints, kpt_scores in zip(result['keypoints'], result['keypoint_scores']):
-                dets.append(dict(image_id=image['id'], keypoints=np.concatenate(
-                    [keypoints, kpt_scores[:, None]], axis=1).reshape(-1).tolist()))
+                dets.append(
+                    dict(
+                        image_id=image['id'],
+                        keypoints=np.concatenate([keypoints, kpt_scores[:, None]],
+                                                 axis=1).reshape(-1).tolist()))
         check_errors(codec, *keypoint_errors(dets, ann_file, model.roi_head.codec))

@@ -22,8 +22,8 @@ def receptive_field(head: HeatmapKeypointHead) -> int:
 def test_dilated_convs_see_the_whole_roi(dilations, expected):
     """Four plain 3x3 convs see 9 of the RoI's 24 bins across; dilations 1, 2, 4, 8 reach 15
     bins to each side (31 in all): from the middle bin, every one of the 24."""
-    head = HeatmapKeypointHead(in_channels=8, conv_channels=8, num_convs=4,
-                               conv_dilations=dilations, deconv_channels=8)
+    head = HeatmapKeypointHead(
+        in_channels=8, conv_channels=8, num_convs=4, conv_dilations=dilations, deconv_channels=8)
     assert head.roi_feat_size == (32, 24)
     assert receptive_field(head) == expected
     out = head(torch.randn(2, 8, 32, 24, generator=torch.Generator().manual_seed(0)))
@@ -31,6 +31,8 @@ def test_dilated_convs_see_the_whole_roi(dilations, expected):
 
 
 def test_a_dilation_per_conv_is_required():
-    with pytest.raises(ValueError, match=r'conv_dilations \(1, 2\) must give a dilation >= 1 '
-                                         'for each of the num_convs=4 convs'):
+    with pytest.raises(
+            ValueError,
+            match=r'conv_dilations \(1, 2\) must give a dilation >= 1 '
+            'for each of the num_convs=4 convs'):
         HeatmapKeypointHead(num_convs=4, conv_dilations=(1, 2))

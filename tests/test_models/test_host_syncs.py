@@ -7,8 +7,8 @@ import torch
 from hrpose.models.detectors import KeypointTwoStageDetector, NonFiniteLossError
 from hrpose.models.roi_heads.pose_postprocessing import oks_nms
 
-COCO_SIGMAS = torch.tensor([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
-                            .87, .87, .89, .89]) / 10.0
+COCO_SIGMAS = torch.tensor(
+    [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
 
 
 @pytest.fixture
@@ -38,9 +38,13 @@ def make_detector():
 
 def test_finite_losses_are_checked_with_one_host_read(host_reads):
     detector = make_detector()
-    losses = dict(loss_rpn_cls=torch.tensor(0.5), loss_rpn_bbox=torch.tensor(0.2),
-                  loss_cls=torch.tensor(0.3), loss_bbox=torch.tensor(0.1),
-                  loss_keypoint=torch.tensor(1.5), acc=torch.tensor(90.0))
+    losses = dict(
+        loss_rpn_cls=torch.tensor(0.5),
+        loss_rpn_bbox=torch.tensor(0.2),
+        loss_cls=torch.tensor(0.3),
+        loss_bbox=torch.tensor(0.1),
+        loss_keypoint=torch.tensor(1.5),
+        acc=torch.tensor(90.0))
     loss, log_vars = detector.parse_losses(losses)
     assert sum(host_reads.values()) == 1
     assert loss.item() == pytest.approx(2.6)

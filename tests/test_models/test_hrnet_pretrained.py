@@ -3,22 +3,29 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.registry import init_default_scope
-
 from mmdet.models.backbones import HRNet as MMDetHRNet
+from mmengine.registry import init_default_scope
 
 from hrpose.models import HRNetWithWeightCheck, pretrained_weights_location
 from hrpose.registry import MODELS
 
 TINY_EXTRA = dict(
-    stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ),
-                num_channels=(8, )),
-    stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1),
-                num_channels=(4, 8)),
-    stage3=dict(num_modules=1, num_branches=3, block='BASIC', num_blocks=(1, 1, 1),
-                num_channels=(4, 8, 16)),
-    stage4=dict(num_modules=1, num_branches=4, block='BASIC', num_blocks=(1, 1, 1, 1),
-                num_channels=(4, 8, 16, 32)))
+    stage1=dict(
+        num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ), num_channels=(8, )),
+    stage2=dict(
+        num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1), num_channels=(4, 8)),
+    stage3=dict(
+        num_modules=1,
+        num_branches=3,
+        block='BASIC',
+        num_blocks=(1, 1, 1),
+        num_channels=(4, 8, 16)),
+    stage4=dict(
+        num_modules=1,
+        num_branches=4,
+        block='BASIC',
+        num_blocks=(1, 1, 1, 1),
+        num_channels=(4, 8, 16, 32)))
 
 
 def test_hrnet_wrapper_has_a_name_of_its_own_and_mmdet_hrnet_stays_mmdet_s():
@@ -36,8 +43,8 @@ def test_openmmlab_name_maps_to_url_and_hub_path():
 
 def test_unloadable_checkpoint_says_where_to_put_the_file(tmp_path):
     missing = str(tmp_path / 'hrnetv2_w32.pth')
-    backbone = HRNetWithWeightCheck(extra=TINY_EXTRA,
-                                    init_cfg=dict(type='Pretrained', checkpoint=missing))
+    backbone = HRNetWithWeightCheck(
+        extra=TINY_EXTRA, init_cfg=dict(type='Pretrained', checkpoint=missing))
     with pytest.raises(RuntimeError) as err:
         backbone.init_weights()
     message = str(err.value)

@@ -21,8 +21,7 @@ def test_keypoint_rcnn_head_equals_detectron2():
     ours = [m for m in head.modules() if isinstance(m, layer_types)]
     theirs = [m for m in reference.modules() if isinstance(m, layer_types)]
     # the same layers, in the same order, of the same shapes: 8 convs 3x3, one deconv to K
-    assert [(type(m), m.weight.shape) for m in ours] == [(type(m), m.weight.shape)
-                                                         for m in theirs]
+    assert [(type(m), m.weight.shape) for m in ours] == [(type(m), m.weight.shape) for m in theirs]
     assert sum(p.numel() for p in head.parameters()) == \
         sum(p.numel() for p in reference.parameters())
     for a, b in zip(ours, theirs):

@@ -13,8 +13,8 @@ from tests.reference import mmpose_pose_nms
 
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 COCO_SIGMAS = torch.tensor([
-    .026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
-    .089, .089
+    .026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087, .089,
+    .089
 ])
 
 
@@ -48,8 +48,12 @@ def test_oks_matches_mmpose_oks_iou():
 
 
 def test_the_protocol_line_names_every_step():
-    line = describe_test_protocol(dict(flip_test=True, rescore=True, max_per_img=100,
-                                       oks_nms=dict(iou_threshold=0.9, soft=False)))
+    line = describe_test_protocol(
+        dict(
+            flip_test=True,
+            rescore=True,
+            max_per_img=100,
+            oks_nms=dict(iou_threshold=0.9, soft=False)))
     assert line == ('box results: up to 100 per image after nms; pose results: flip test on, '
                     'rescored (box score x mean keypoint score above 0.2), OKS-NMS, thr 0.9, '
                     'then the 20 best per image')
@@ -87,8 +91,8 @@ def test_soft_oks_nms_reorders_by_the_decayed_scores_as_mmpose():
     pose (0.7, barely decayed)."""
     keypoints, scores, areas = make_poses()
     keep = oks_nms(keypoints, scores, areas, COCO_SIGMAS, iou_threshold=0.9, soft=True)
-    expected = mmpose_pose_nms.soft_oks_nms(keypoints.numpy(), scores.numpy(), areas.numpy(),
-                                            COCO_SIGMAS.numpy(), thr=0.9)
+    expected = mmpose_pose_nms.soft_oks_nms(
+        keypoints.numpy(), scores.numpy(), areas.numpy(), COCO_SIGMAS.numpy(), thr=0.9)
     assert keep.tolist() == expected.tolist() == [0, 2, 1]
     assert oks_nms(keypoints, scores, areas, COCO_SIGMAS, soft=True, max_dets=2).tolist() == \
         [0, 2]
@@ -125,8 +129,13 @@ def test_25_persons_keep_the_poses_mmpose_keeps(nms, seed):
     box_scores, keypoint_scores, poses, boxes = crowd(seed)
     codec = MSRAHeatmap()
     rois = codec.expand_rois(boxes)
-    results = InstanceData(bboxes=boxes, scores=box_scores, labels=torch.zeros(25).long(),
-                           keypoints=poses, keypoint_scores=keypoint_scores, keypoint_rois=rois)
+    results = InstanceData(
+        bboxes=boxes,
+        scores=box_scores,
+        labels=torch.zeros(25).long(),
+        keypoints=poses,
+        keypoint_scores=keypoint_scores,
+        keypoint_rois=rois)
     test_cfg = dict(rescore=True, keypoint_score_thr=0.2, max_poses_per_img=20)
     if nms:
         test_cfg['oks_nms'] = dict(iou_threshold=0.9, soft=nms == 'soft')
@@ -134,8 +143,13 @@ def test_25_persons_keep_the_poses_mmpose_keeps(nms, seed):
     assert 'keypoint_rois' not in kept and 'keypoint_rois' in results
     areas = ((rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])).numpy()
     index, scores = mmpose_pose_nms.evaluated_poses(
-        box_scores.numpy(), keypoint_scores.numpy(), poses.numpy(), areas, COCO_SIGMAS.numpy(),
-        nms=nms, thr=0.9)
+        box_scores.numpy(),
+        keypoint_scores.numpy(),
+        poses.numpy(),
+        areas,
+        COCO_SIGMAS.numpy(),
+        nms=nms,
+        thr=0.9)
     np.testing.assert_allclose(kept.scores.numpy(), scores, rtol=1e-6)
     np.testing.assert_allclose(kept.bboxes.numpy(), boxes.numpy()[index])
     # the case the protocol is about: a person outside the top 20 by box score is kept

@@ -45,8 +45,10 @@ def test_pooled_bins_sit_where_the_codec_puts_their_heatmap_pixels(codec, sampli
     pooled = extractor((features, ), bbox2roi([codec_obj.pooling_rois(rois)]))
     bins_h, bins_w = pooled.shape[-2:]
     assert (bins_w, bins_h) == tuple(s // 2 for s in codec_obj.heatmap_size)
-    j, i = torch.meshgrid(torch.arange(bins_w, dtype=torch.float32),
-                          torch.arange(bins_h, dtype=torch.float32), indexing='xy')
+    j, i = torch.meshgrid(
+        torch.arange(bins_w, dtype=torch.float32),
+        torch.arange(bins_h, dtype=torch.float32),
+        indexing='xy')
     centres = torch.stack([2 * j + 0.5, 2 * i + 0.5], dim=-1).reshape(1, -1, 2)
     expected = codec_obj.to_image_coords(centres.expand(len(rois), -1, -1), rois)
     pooled_points = pooled.permute(0, 2, 3, 1).reshape(len(rois), -1, 2)

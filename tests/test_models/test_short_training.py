@@ -31,8 +31,8 @@ def record_zero_level(monkeypatch):
     def loss_and_target(self, heatmaps, *args, **kwargs):
         out = original(self, heatmaps, *args, **kwargs)
         with torch.no_grad():
-            zero = self.loss_keypoint(torch.zeros_like(heatmaps), out['keypoint_targets'],
-                                      out['keypoint_weights'])
+            zero = self.loss_keypoint(
+                torch.zeros_like(heatmaps), out['keypoint_targets'], out['keypoint_weights'])
         records.append((float(out['loss_keypoint'].detach()), float(zero)))
         return out
 
@@ -40,29 +40,40 @@ def record_zero_level(monkeypatch):
     return records
 
 
-@pytest.mark.parametrize('codec, loss', [
-    ('MSRAHeatmap', 'KeypointMSELoss'),
-    # DARK's targets are MSRA's Gaussians at unrounded centres, and UDP learns in the overfit
-    # run of `make test`: both short runs go to `make test-full` (the coordinate oracle checks
-    # their encoding and decoding in `make test`).
-    pytest.param('DARKHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
-    pytest.param('UDPHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
-    ('UDPCombinedHeatmap', 'CombinedTargetMSELoss'),
-])
+@pytest.mark.parametrize(
+    'codec, loss',
+    [
+        ('MSRAHeatmap', 'KeypointMSELoss'),
+        # DARK's targets are MSRA's Gaussians at unrounded centres, and UDP learns in the overfit
+        # run of `make test`: both short runs go to `make test-full` (the coordinate oracle checks
+        # their encoding and decoding in `make test`).
+        pytest.param('DARKHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
+        pytest.param('UDPHeatmap', 'KeypointMSELoss', marks=pytest.mark.full),
+        ('UDPCombinedHeatmap', 'CombinedTargetMSELoss'),
+    ])
 def test_keypoint_loss_falls_below_the_all_zero_level_within_80_iterations(
         tmp_path, synthetic_root, record_zero_level, codec, loss):
     cfg = Config.fromfile(TINY_POSE_CONFIG)
     options = synthetic_cfg_dict(synthetic_root)
     options.update({
-        'train_cfg.max_iters': TRAIN_ITERS, 'val_cfg': None, 'val_dataloader': None,
-        'randomness.seed': TEST_SEED,
-        'val_evaluator': None,
-        'default_hooks.checkpoint.interval': TRAIN_ITERS + 1,
-        'default_hooks.logger.interval': 10,
-        'model.roi_head.keypoint_head.codec': dict(
-            _delete_=True, **codec_config(codec, cfg.model.roi_head.keypoint_head.codec)),
-        'model.roi_head.keypoint_head.loss_keypoint': dict(
-            _delete_=True, type=loss, loss_weight=1000.0),
+        'train_cfg.max_iters':
+        TRAIN_ITERS,
+        'val_cfg':
+        None,
+        'val_dataloader':
+        None,
+        'randomness.seed':
+        TEST_SEED,
+        'val_evaluator':
+        None,
+        'default_hooks.checkpoint.interval':
+        TRAIN_ITERS + 1,
+        'default_hooks.logger.interval':
+        10,
+        'model.roi_head.keypoint_head.codec':
+        dict(_delete_=True, **codec_config(codec, cfg.model.roi_head.keypoint_head.codec)),
+        'model.roi_head.keypoint_head.loss_keypoint':
+        dict(_delete_=True, type=loss, loss_weight=1000.0),
     })
     cfg.merge_from_dict(options)
     assert cfg.train_dataloader.dataset.pipeline[2]['type'] == 'KeypointResize'

@@ -22,8 +22,9 @@ def cfg(synthetic_root):
 def batch(cfg):
     init_default_scope('hrpose')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    return dict(inputs=[dataset[i]['inputs'] for i in range(2)],
-                data_samples=[dataset[i]['data_samples'] for i in range(2)])
+    return dict(
+        inputs=[dataset[i]['inputs'] for i in range(2)],
+        data_samples=[dataset[i]['data_samples'] for i in range(2)])
 
 
 def build_model(cfg):
@@ -114,10 +115,8 @@ def test_predictions_carry_keypoints_in_original_image_coordinates(cfg, batch):
     model = build_model(cfg).eval()
     data = model.data_preprocessor(copy.deepcopy(batch), False)
     with torch.no_grad():
-        original = model.predict(data['inputs'], copy.deepcopy(data['data_samples']),
-                                 rescale=True)
-        resized = model.predict(data['inputs'], copy.deepcopy(data['data_samples']),
-                                rescale=False)
+        original = model.predict(data['inputs'], copy.deepcopy(data['data_samples']), rescale=True)
+        resized = model.predict(data['inputs'], copy.deepcopy(data['data_samples']), rescale=False)
     for sample, in_original, in_resized in zip(data['data_samples'], original, resized):
         pred, pred_resized = in_original.pred_instances, in_resized.pred_instances
         n = len(pred.bboxes)
@@ -127,10 +126,10 @@ def test_predictions_carry_keypoints_in_original_image_coordinates(cfg, batch):
         w_scale, h_scale = sample.metainfo['scale_factor']
         assert (w_scale, h_scale) != (1.0, 1.0)
         scale = torch.tensor([w_scale, h_scale])
-        torch.testing.assert_close(pred.keypoints * scale, pred_resized.keypoints,
-                                   rtol=1e-5, atol=1e-3)
-        torch.testing.assert_close(pred.bboxes * scale.repeat(2), pred_resized.bboxes,
-                                   rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(
+            pred.keypoints * scale, pred_resized.keypoints, rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(
+            pred.bboxes * scale.repeat(2), pred_resized.bboxes, rtol=1e-5, atol=1e-3)
         rois = model.roi_head.codec.expand_rois(pred.bboxes)
         for axis in (0, 1):
             assert torch.all(pred.keypoints[..., axis] >= rois[:, None, axis] - 1.0)
@@ -179,8 +178,11 @@ def test_rescoring_and_oks_nms_in_predict(cfg, batch):
         # every detection's pose, before any post-processing
         model.roi_head.test_cfg.update(max_poses_per_img=None)
         plain = model(**copy.deepcopy(data), mode='predict')
-        model.roi_head.test_cfg.update(rescore=True, keypoint_score_thr=0.0,
-                                       oks_nms=dict(iou_threshold=0.5), max_poses_per_img=20)
+        model.roi_head.test_cfg.update(
+            rescore=True,
+            keypoint_score_thr=0.0,
+            oks_nms=dict(iou_threshold=0.5),
+            max_poses_per_img=20)
         post = model(**copy.deepcopy(data), mode='predict')
     for before, after in zip(plain, post):
         assert len(before.pred_instances) == len(before.pred_boxes)
@@ -213,8 +215,7 @@ def test_keypoint_rois_hold_a_labelled_keypoint_inside(cfg):
     result = SimpleNamespace(pos_priors=priors, pos_assigned_gt_inds=torch.zeros(3).long())
     selected = model.roi_head.select_keypoint_rois([result], [gt])
     assert len(selected[0]) == 2
-    torch.testing.assert_close(selected[0].rois,
-                               model.roi_head.codec.expand_rois(priors[[0, 2]]))
+    torch.testing.assert_close(selected[0].rois, model.roi_head.codec.expand_rois(priors[[0, 2]]))
     _, weights = model.roi_head.keypoint_head.get_targets(selected)
     assert (weights.sum(dim=1) > 0).all()
     # The targets of the selected RoIs are the codec's encoding of their persons.
@@ -241,8 +242,8 @@ def test_keypoint_rois_reach_roi_align_in_float32_under_half_features(cfg, batch
         x = tuple(level.half() for level in model.extract_feat(data['inputs']))
         # Coordinates in [1024, 2048): fp16 would put them on a 1-pixel grid.
         boxes = InstanceData(bboxes=torch.tensor([[1030.3, 1100.7, 1090.1, 1230.9]]))
-        heatmaps = model.roi_head._keypoint_forward(x, [model.roi_head.codec.expand_rois(
-            boxes.bboxes)])
+        heatmaps = model.roi_head._keypoint_forward(
+            x, [model.roi_head.codec.expand_rois(boxes.bboxes)])
     assert seen == [(torch.float32, torch.float32)]
     assert heatmaps.shape[0] == 1
 
@@ -254,8 +255,10 @@ def test_keypoint_branch_under_bfloat16_autocast_gives_finite_float32_keypoints(
     metas = [sample.metainfo for sample in data['data_samples']]
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         x = model.extract_feat(data['inputs'])
-        results = [InstanceData(bboxes=torch.tensor([[10., 10., 60., 120.], [70., 20., 90., 60.]]))
-                   for _ in metas]
+        results = [
+            InstanceData(bboxes=torch.tensor([[10., 10., 60., 120.], [70., 20., 90., 60.]]))
+            for _ in metas
+        ]
         results = model.roi_head.predict_keypoints(x, results, metas)
     for res in results:
         assert res.keypoints.dtype == torch.float32
@@ -267,8 +270,7 @@ def test_keypoint_branch_under_bfloat16_autocast_gives_finite_float32_keypoints(
      r"model\.test_cfg\.rcnn\.flip_tset: unknown setting; did you mean 'flip_test'\?"),
     ('test_cfg.rcnn.oks_nms', dict(iou_treshold=0.9),
      r"model\.test_cfg\.rcnn\.oks_nms\.iou_treshold: .*did you mean 'iou_threshold'\?"),
-    ('train_cfg.rcnn.max_keypoint_roi_per_img', 8,
-     r"did you mean 'max_keypoint_rois_per_img'\?"),
+    ('train_cfg.rcnn.max_keypoint_roi_per_img', 8, r"did you mean 'max_keypoint_rois_per_img'\?"),
 ])
 def test_misspelled_settings_are_refused_with_the_close_match(cfg, key, value, message):
     cfg = copy.deepcopy(cfg)
@@ -282,18 +284,21 @@ def test_box_results_are_the_box_branch_s_whatever_the_pose_post_processing(cfg,
     detections as NMS left them, up to max_per_img); only the poses change, at most
     max_poses_per_img of them, best first."""
     predictions = {}
-    for name, settings in (('base', {}),
-                           ('rescore', dict(rescore=True,
-                                            oks_nms=dict(iou_threshold=0.5, soft=False))),
-                           ('flip', dict(flip_test=True, rescore=True,
-                                         oks_nms=dict(iou_threshold=0.9, soft=True)))):
+    for name, settings in (('base',
+                            {}), ('rescore',
+                                  dict(rescore=True, oks_nms=dict(iou_threshold=0.5, soft=False))),
+                           ('flip',
+                            dict(
+                                flip_test=True,
+                                rescore=True,
+                                oks_nms=dict(iou_threshold=0.9, soft=True)))):
         run_cfg = copy.deepcopy(cfg)
-        run_cfg.model.test_cfg.rcnn.update(score_thr=0.0, max_per_img=60, max_poses_per_img=7,
-                                           **settings)
+        run_cfg.model.test_cfg.rcnn.update(
+            score_thr=0.0, max_per_img=60, max_poses_per_img=7, **settings)
         model = build_model(run_cfg).eval()
         with torch.no_grad():
-            predictions[name] = model(**model.data_preprocessor(copy.deepcopy(batch), False),
-                                      mode='predict')
+            predictions[name] = model(
+                **model.data_preprocessor(copy.deepcopy(batch), False), mode='predict')
     for samples in predictions.values():
         for sample, base in zip(samples, predictions['base']):
             assert torch.equal(sample.pred_boxes.bboxes, base.pred_boxes.bboxes)

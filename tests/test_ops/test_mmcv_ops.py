@@ -18,8 +18,8 @@ def test_roi_align_matches_bilinear_samples_of_a_linear_ramp():
     # so every sample equals the ramp at the sample point.
     feature = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
     rois = torch.tensor([[0., 0., 0., 4., 4.], [0., 1., 1., 3., 2.]])
-    pooled = RoIAlign(output_size=(2, 2), spatial_scale=1.0, sampling_ratio=1,
-                      aligned=True)(feature, rois)
+    pooled = RoIAlign(
+        output_size=(2, 2), spatial_scale=1.0, sampling_ratio=1, aligned=True)(feature, rois)
     assert pooled.shape == (2, 1, 2, 2)
     # aligned=True shifts boxes by -0.5 px (pixel centres at integers). Box 0 becomes
     # [-0.5, 3.5]^2 with 2 px bins, sampled at 0.5 and 2.5 on each axis.

@@ -37,10 +37,11 @@ def table_rows(output: str) -> dict:
     return rows
 
 
-def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(
-        tmp_path, capsys):
-    code = gpu_check.main(['--device', 'cpu', '--iters', '6', '--persons', '1', '3',
-                           '--repeats', '1', '--work-dir', str(tmp_path)])
+def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(tmp_path, capsys):
+    code = gpu_check.main([
+        '--device', 'cpu', '--iters', '6', '--persons', '1', '3', '--repeats', '1', '--work-dir',
+        str(tmp_path)
+    ])
     rows = table_rows(capsys.readouterr().out)
     assert code == 0
     ran = {part: status for part, (status, _) in rows.items() if status != 'left out'}
@@ -55,8 +56,8 @@ def test_cpu_mode_runs_ops_training_and_inference_and_names_what_it_left_out(
     assert 'dist_train.sh 1 vs 2 processes' in left_out
 
 
-def test_a_broken_part_is_a_failed_row_and_the_others_still_run(
-        tmp_path, capsys, monkeypatch):
+def test_a_broken_part_is_a_failed_row_and_the_others_still_run(tmp_path, capsys, monkeypatch):
+
     def broken(*args):
         raise RuntimeError('CUDA error: out of memory\nmore lines')
 
@@ -64,10 +65,11 @@ def test_a_broken_part_is_a_failed_row_and_the_others_still_run(
     # a decoding that is off by a pixel is caught by its comparison, not only by an error
     from hrpose.codecs import UDPHeatmap
     decode = UDPHeatmap.decode
-    monkeypatch.setattr(UDPHeatmap, 'decode',
-                        lambda self, *a: (decode(self, *a)[0] + 1.0, decode(self, *a)[1]))
-    code = gpu_check.main(['--device', 'cpu', '--persons', '1', '--repeats', '1',
-                           '--work-dir', str(tmp_path)])
+    monkeypatch.setattr(UDPHeatmap, 'decode', lambda self, *a:
+                        (decode(self, *a)[0] + 1.0, decode(self, *a)[1]))
+    code = gpu_check.main(
+        ['--device', 'cpu', '--persons', '1', '--repeats', '1', '--work-dir',
+         str(tmp_path)])
     output = capsys.readouterr().out
     rows = table_rows(output)
     assert code == 1
@@ -118,8 +120,8 @@ def test_soft_nms_transcription_matches_mmcv_linear_soft_nms():
     gen = torch.Generator().manual_seed(1)
     boxes, scores = gpu_check.random_boxes(60, gen)
     dets, keep = soft_nms(boxes, scores, 0.3, min_score=0.01, method='linear')
-    ref_keep, ref_scores = gpu_check.soft_nms_linear_reference(boxes.numpy(), scores.numpy(),
-                                                               0.3, 0.01)
+    ref_keep, ref_scores = gpu_check.soft_nms_linear_reference(boxes.numpy(), scores.numpy(), 0.3,
+                                                               0.01)
     assert keep.tolist() == ref_keep.tolist()
     np.testing.assert_allclose(dets[:, 4].numpy(), ref_scores, atol=1e-5)
 

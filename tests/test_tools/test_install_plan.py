@@ -25,27 +25,40 @@ SYSTEM_13 = dict(system_nvcc='/usr/local/cuda/bin/nvcc', system_nvcc_version='13
 SYSTEM_12 = dict(system_nvcc='/usr/local/cuda/bin/nvcc', system_nvcc_version='12.4')
 
 
-@pytest.mark.parametrize('env, facts, variant, compiler, archs', [
-    # Default: CUDA ops only where a GPU is visible.
-    ({}, Facts('13.0', H100, **SYSTEM_13), 'cu130-sm90', 'system', '9.0'),
-    ({}, Facts('13.0', H100), 'cu130-sm90', 'pip', '9.0'),  # no toolkit: PyPI's nvcc
-    ({}, Facts('13.0', H100, **SYSTEM_12), 'cu130-sm90', 'pip', '9.0'),  # wrong major
-    ({}, Facts('13.0', [], **SYSTEM_13), 'cpu', 'none', ''),  # toolkit but no GPU
-    ({}, Facts('13.0', []), 'cpu', 'none', ''),
-    ({}, Facts('', [], **SYSTEM_13), 'cpu', 'none', ''),  # CPU torch
-    ({}, Facts('13.0', ['8.0', '9.0', '8.0']), 'cu130-sm80.90', 'pip', '8.0;9.0'),
-    # A login node building for its GPU nodes.
-    ({'HRPOSE_MMCV_CUDA': '1'}, Facts('13.0', []), 'cu130-sm80.90', 'pip', '8.0;9.0'),
-    ({'HRPOSE_MMCV_CUDA': '1'}, Facts('13.0', [], **SYSTEM_13), 'cu130-sm80.90', 'system',
-     '8.0;9.0'),
-    ({'HRPOSE_MMCV_CUDA': '1', 'HRPOSE_CUDA_COMPILER': 'pip'}, Facts('13.0', [], **SYSTEM_13),
-     'cu130-sm80.90', 'pip', '8.0;9.0'),
-    ({'HRPOSE_MMCV_CUDA': '1', 'TORCH_CUDA_ARCH_LIST': '9.0'}, Facts('13.0', H100),
-     'cu130-sm90', 'pip', '9.0'),
-    ({'HRPOSE_MMCV_CUDA': '1', 'TORCH_CUDA_ARCH_LIST': '8.6;9.0+PTX'}, Facts('13.0', []),
-     'cu130-sm86.90ptx', 'pip', '8.6;9.0+PTX'),
-    ({'HRPOSE_MMCV_CUDA': '0'}, Facts('13.0', H100, **SYSTEM_13), 'cpu', 'none', ''),
-])
+@pytest.mark.parametrize(
+    'env, facts, variant, compiler, archs',
+    [
+        # Default: CUDA ops only where a GPU is visible.
+        ({}, Facts('13.0', H100, **SYSTEM_13), 'cu130-sm90', 'system', '9.0'),
+        ({}, Facts('13.0', H100), 'cu130-sm90', 'pip', '9.0'),  # no toolkit: PyPI's nvcc
+        ({}, Facts('13.0', H100, **SYSTEM_12), 'cu130-sm90', 'pip', '9.0'),  # wrong major
+        ({}, Facts('13.0', [], **SYSTEM_13), 'cpu', 'none', ''),  # toolkit but no GPU
+        ({}, Facts('13.0', []), 'cpu', 'none', ''),
+        ({}, Facts('', [], **SYSTEM_13), 'cpu', 'none', ''),  # CPU torch
+        ({}, Facts('13.0', ['8.0', '9.0', '8.0']), 'cu130-sm80.90', 'pip', '8.0;9.0'),
+        # A login node building for its GPU nodes.
+        ({
+            'HRPOSE_MMCV_CUDA': '1'
+        }, Facts('13.0', []), 'cu130-sm80.90', 'pip', '8.0;9.0'),
+        ({
+            'HRPOSE_MMCV_CUDA': '1'
+        }, Facts('13.0', [], **SYSTEM_13), 'cu130-sm80.90', 'system', '8.0;9.0'),
+        ({
+            'HRPOSE_MMCV_CUDA': '1',
+            'HRPOSE_CUDA_COMPILER': 'pip'
+        }, Facts('13.0', [], **SYSTEM_13), 'cu130-sm80.90', 'pip', '8.0;9.0'),
+        ({
+            'HRPOSE_MMCV_CUDA': '1',
+            'TORCH_CUDA_ARCH_LIST': '9.0'
+        }, Facts('13.0', H100), 'cu130-sm90', 'pip', '9.0'),
+        ({
+            'HRPOSE_MMCV_CUDA': '1',
+            'TORCH_CUDA_ARCH_LIST': '8.6;9.0+PTX'
+        }, Facts('13.0', []), 'cu130-sm86.90ptx', 'pip', '8.6;9.0+PTX'),
+        ({
+            'HRPOSE_MMCV_CUDA': '0'
+        }, Facts('13.0', H100, **SYSTEM_13), 'cpu', 'none', ''),
+    ])
 def test_plan(env, facts, variant, compiler, archs):
     plan = planner.make_plan(env, facts)
     assert (plan.variant, plan.compiler, plan.arch_list) == (variant, compiler, archs)
@@ -60,13 +73,23 @@ def test_cpu_plan_without_gpu_says_how_to_get_cuda_ops():
 
 
 @pytest.mark.parametrize('env, facts, match', [
-    ({'HRPOSE_MMCV_CUDA': '1'}, Facts('', []), 'torch is a CPU build'),
-    ({'HRPOSE_MMCV_CUDA': 'yes'}, Facts('13.0', []), 'use 1'),
-    ({'HRPOSE_MMCV_CUDA': '1', 'HRPOSE_CUDA_COMPILER': 'system'}, Facts('13.0', [], **SYSTEM_12),
-     'CUDA 12.4'),
-    ({'HRPOSE_MMCV_CUDA': '1', 'HRPOSE_CUDA_COMPILER': 'system'}, Facts('13.0', []),
-     'no nvcc'),
-    ({'HRPOSE_MMCV_CUDA': '1'}, Facts('11.8', []), 'no pinned PyPI compiler for CUDA 11.8'),
+    ({
+        'HRPOSE_MMCV_CUDA': '1'
+    }, Facts('', []), 'torch is a CPU build'),
+    ({
+        'HRPOSE_MMCV_CUDA': 'yes'
+    }, Facts('13.0', []), 'use 1'),
+    ({
+        'HRPOSE_MMCV_CUDA': '1',
+        'HRPOSE_CUDA_COMPILER': 'system'
+    }, Facts('13.0', [], **SYSTEM_12), 'CUDA 12.4'),
+    ({
+        'HRPOSE_MMCV_CUDA': '1',
+        'HRPOSE_CUDA_COMPILER': 'system'
+    }, Facts('13.0', []), 'no nvcc'),
+    ({
+        'HRPOSE_MMCV_CUDA': '1'
+    }, Facts('11.8', []), 'no pinned PyPI compiler for CUDA 11.8'),
 ])
 def test_impossible_plans_say_why(env, facts, match):
     with pytest.raises(planner.PlanError, match=match):
@@ -82,11 +105,16 @@ def test_variant_separates_cpu_and_cuda_caches_and_stamps():
     assert '-$PLAN_VARIANT"' in script and 'stamp_inputs "$PLAN_VARIANT"' in script
 
 
-@pytest.mark.parametrize('expected, installed, ok', [
-    ('cpu', 'cpu', True), ('cpu', 'cuda', True),  # a CUDA build has the CPU kernels too
-    ('cu130-sm90', 'cpu', False),  # CPU-only ops where CUDA ops are needed: rebuild
-    ('cu130-sm90', 'cuda', True), ('cpu', None, False), ('cu130-sm90', None, False),
-])
+@pytest.mark.parametrize(
+    'expected, installed, ok',
+    [
+        ('cpu', 'cpu', True),
+        ('cpu', 'cuda', True),  # a CUDA build has the CPU kernels too
+        ('cu130-sm90', 'cpu', False),  # CPU-only ops where CUDA ops are needed: rebuild
+        ('cu130-sm90', 'cuda', True),
+        ('cpu', None, False),
+        ('cu130-sm90', None, False),
+    ])
 def test_installed_ops_check(expected, installed, ok):
     assert planner.mmcv_matches(expected, installed) is ok
 
@@ -94,7 +122,9 @@ def test_installed_ops_check(expected, installed, ok):
 def test_shell_assignments_survive_quotes():
     plan = planner.Plan('cpu', message="it's fine; $HOME `x`")
     out = subprocess.run(['bash', '-c', f'{plan.to_shell()}\nprintf %s "$PLAN_MESSAGE"'],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     assert out == "it's fine; $HOME `x`"
 
 
@@ -135,17 +165,20 @@ def pretend_gpu(monkeypatch):
     monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', version_probe)
 
     def set_nms(error=None):
+
         def nms(boxes, scores, iou_threshold):
             if error:
                 raise RuntimeError(error)
             return boxes, torch.zeros(len(boxes), dtype=torch.long)
+
         monkeypatch.setattr(mmcv.ops, 'nms', nms)
 
     return set_nms
 
 
-@pytest.mark.parametrize('nms_error, variant', [
-    (None, 'cuda'), ('nms_impl: implementation for device cuda:0 not found.', 'cpu')])
+@pytest.mark.parametrize('nms_error, variant',
+                         [(None, 'cuda'),
+                          ('nms_impl: implementation for device cuda:0 not found.', 'cpu')])
 def test_with_a_gpu_the_kernels_are_asked_which_ops_mmcv_has(pretend_gpu, nms_error, variant):
     from hrpose.utils.setup_env import mmcv_cuda_kernels_found
     pretend_gpu(nms_error)
@@ -172,14 +205,15 @@ def test_each_rank_probes_its_own_gpu(pretend_gpu, monkeypatch, local_rank):
     """The start-up kernel probe of rank k runs on cuda:k (mmengine's device for it), so
     that no rank but 0 puts a CUDA context on GPU 0."""
     import torch
+
     from hrpose.utils import setup_env
     pretend_gpu()
     monkeypatch.setenv('LOCAL_RANK', str(local_rank))
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
     selected, probed = [], []
     monkeypatch.setattr(torch.cuda, 'set_device', selected.append)
-    monkeypatch.setattr(setup_env, 'mmcv_cuda_kernels_found',
-                        lambda device='cuda': probed.append(device) or True)
+    monkeypatch.setattr(
+        setup_env, 'mmcv_cuda_kernels_found', lambda device='cuda': probed.append(device) or True)
     check_mmcv_ops()
     assert selected == probed == [f'cuda:{local_rank}']
     assert setup_env.rank_cuda_device() == f'cuda:{local_rank}'

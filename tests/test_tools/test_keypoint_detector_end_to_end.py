@@ -11,21 +11,22 @@ from pycocotools.coco import COCO
 
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation.keypoint_errors import per_keypoint_errors
-from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, OVERFIT_CONFIG, REPO_ROOT,
-                           TINY_POSE_CONFIG, data_cfg_options, overfit_options,
-                           printed_metrics, pycocotools_metrics, run_script, run_tool,
-                           synthetic_cfg_options, TEST_SEED)
+from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, OVERFIT_CONFIG, REPO_ROOT, TEST_SEED,
+                           TINY_POSE_CONFIG, data_cfg_options, overfit_options, printed_metrics,
+                           pycocotools_metrics, run_script, run_tool, synthetic_cfg_options)
 
 
 @pytest.mark.slow
 @pytest.mark.longest
-@pytest.mark.parametrize('codec', [
-    # UDP in `make test`: it exercises the most geometry (its own pooling RoIs and transform,
-    # and DARK's refinement); the coordinate oracle covers every codec's chain in seconds.
-    pytest.param('MSRAHeatmap', marks=pytest.mark.full),
-    pytest.param('DARKHeatmap', marks=pytest.mark.full),
-    'UDPHeatmap',
-])
+@pytest.mark.parametrize(
+    'codec',
+    [
+        # UDP in `make test`: it exercises the most geometry (its own pooling RoIs and transform,
+        # and DARK's refinement); the coordinate oracle covers every codec's chain in seconds.
+        pytest.param('MSRAHeatmap', marks=pytest.mark.full),
+        pytest.param('DARKHeatmap', marks=pytest.mark.full),
+        'UDPHeatmap',
+    ])
 def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data, codec):
     """Targets, decoding, coordinates and the metric agree for each codec: memorising 4
     real COCO images for 400-500 iterations (4-5 minutes on 2 CPU cores) gives keypoint AP
@@ -37,12 +38,14 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data,
     work_dir = str(tmp_path / 'work')
     ann_file = osp.join(shared_data, 'coco', 'test_coco.json')
     iterations = Config.fromfile(OVERFIT_CONFIG).max_iters
-    options = overfit_options(osp.join(shared_data, 'coco'), codec, iterations) + [
-        f'randomness.seed={TEST_SEED}']
+    options = overfit_options(osp.join(shared_data, 'coco'), codec,
+                              iterations) + [f'randomness.seed={TEST_SEED}']
     # Evaluated once, by tools/test.py below: no validation at the end of training.
-    run_tool([sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir,
-              '--cfg-options', *options, 'val_cfg=None', 'val_dataloader=None',
-              'val_evaluator=None'], timeout=1800)
+    run_tool([
+        sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir, '--cfg-options',
+        *options, 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None'
+    ],
+             timeout=1800)
     used = Config.fromfile(osp.join(work_dir, osp.basename(OVERFIT_CONFIG)))
     assert used.model.roi_head.keypoint_head.codec.type == codec
     out_prefix = str(tmp_path / 'results')
@@ -109,14 +112,21 @@ def test_crowdpose_sample_trains_one_iteration_and_evaluates(tmp_path, shared_da
         'val_dataloader.dataset.data_prefix.img=',
         'test_dataloader.dataset.ann_file=test_crowdpose.json',
         'test_dataloader.dataset.data_prefix.img=',
-        'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+        'train_cfg.max_iters=1',
+        'train_cfg.val_interval=1',
     ]
     prefix = str(tmp_path / 'results')
-    options += ['model.test_cfg.rcnn.score_thr=0.0', f'val_evaluator.outfile_prefix={prefix}',
-                # As the CrowdPose config evaluates.
-                'val_evaluator.iou_types=[keypoints_crowd,bbox]', 'val_evaluator.use_area=False']
-    proc = run_tool([sys.executable, 'tools/train.py', TINY_POSE_CONFIG, '--work-dir', work_dir,
-                     '--cfg-options', *options])
+    options += [
+        'model.test_cfg.rcnn.score_thr=0.0',
+        f'val_evaluator.outfile_prefix={prefix}',
+        # As the CrowdPose config evaluates.
+        'val_evaluator.iou_types=[keypoints_crowd,bbox]',
+        'val_evaluator.use_area=False'
+    ]
+    proc = run_tool([
+        sys.executable, 'tools/train.py', TINY_POSE_CONFIG, '--work-dir', work_dir,
+        '--cfg-options', *options
+    ])
     output = proc.stdout + proc.stderr
     assert 'loss_keypoint' in output
     # Evaluated after the iteration under CrowdPose's protocol: the printed numbers are
@@ -124,8 +134,11 @@ def test_crowdpose_sample_trains_one_iteration_and_evaluates(tmp_path, shared_da
     printed = printed_metrics(output)
     sigmas = load_keypoint_metainfo(CROWDPOSE_METAINFO)['sigmas']
     assert len(sigmas) == 14
-    expected = pycocotools_metrics(osp.join(shared_data, 'crowdpose', 'test_crowdpose.json'),
-                                   prefix, sigmas=sigmas, box_area_ratio=0.53)
+    expected = pycocotools_metrics(
+        osp.join(shared_data, 'crowdpose', 'test_crowdpose.json'),
+        prefix,
+        sigmas=sigmas,
+        box_area_ratio=0.53)
     for name, value in expected.items():
         assert printed[name] == pytest.approx(value, abs=1e-4), name
 
@@ -136,9 +149,15 @@ def test_crowdpose_sample_trains_one_iteration_and_evaluates(tmp_path, shared_da
 @pytest.mark.slow
 def test_head_k_different_from_dataset_k_is_a_clear_error(tmp_path, synthetic_root):
     printed = run_script(
-        'tools/train.py', TINY_POSE_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
-        'train_cfg.max_iters=1', 'model.roi_head.keypoint_head.num_keypoints=14',
-        *synthetic_cfg_options(synthetic_root), expect_exit=1)
+        'tools/train.py',
+        TINY_POSE_CONFIG,
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        'train_cfg.max_iters=1',
+        'model.roi_head.keypoint_head.num_keypoints=14',
+        *synthetic_cfg_options(synthetic_root),
+        expect_exit=1)
     assert ('the dataset gives K=17 keypoints per person but '
             'model.roi_head.keypoint_head.num_keypoints=14') in printed
 
@@ -149,9 +168,9 @@ def test_keypoint_rcnn_baseline_trains_and_evaluates(tmp_path, synthetic_root):
                       'keypoint-rcnn_hrnet-tiny_hrfpn_1k_synthetic.py')
     prefix = str(tmp_path / 'results')
     proc = run_tool([
-        sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'work'),
-        '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
-        f'randomness.seed={TEST_SEED}',
+        sys.executable, 'tools/train.py', config, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', 'train_cfg.max_iters=3',
+        'train_cfg.val_interval=3', f'randomness.seed={TEST_SEED}',
         'model.test_cfg.rcnn.score_thr=0.0', f'val_evaluator.outfile_prefix={prefix}',
         *synthetic_cfg_options(synthetic_root)
     ])

@@ -6,7 +6,6 @@ import pickle
 import sys
 
 import mmcv
-
 import pytest
 import torch
 
@@ -46,11 +45,23 @@ def test_test_tool_evaluates_writes_and_draws_from_a_work_dir(tmp_path, trained_
     out_file, prefix, show_dir = (str(tmp_path / 'preds.pkl'), str(tmp_path / 'results'),
                                   str(tmp_path / 'show'))
     proc = run_tool([
-        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, trained_run, '--work-dir',
-        str(tmp_path / 'test'), '--out', out_file, '--show-dir', show_dir,
-        '--show-score-thr', '0', '--cfg-options', *synthetic_cfg_options(synthetic_root),
+        sys.executable,
+        'tools/test.py',
+        TINY_POSE_CONFIG,
+        trained_run,
+        '--work-dir',
+        str(tmp_path / 'test'),
+        '--out',
+        out_file,
+        '--show-dir',
+        show_dir,
+        '--show-score-thr',
+        '0',
+        '--cfg-options',
+        *synthetic_cfg_options(synthetic_root),
         # An untrained model: keep every detection, so that the results files are not empty.
-        'model.test_cfg.rcnn.score_thr=0.0', f'test_evaluator.outfile_prefix={prefix}'
+        'model.test_cfg.rcnn.score_thr=0.0',
+        f'test_evaluator.outfile_prefix={prefix}'
     ])
     printed = printed_metrics(proc.stdout + proc.stderr)
     ann_file = osp.join(synthetic_root, 'annotations', 'person_keypoints_val.json')
@@ -91,20 +102,27 @@ def shifted_ground_truth_detections(ann_file: str, out_file: str) -> str:
     """A detection file: each ground-truth box shifted by 2 pixels, scores falling."""
     with open(ann_file) as f:
         annotations = json.load(f)['annotations']
-    detections = [dict(image_id=a['image_id'], category_id=1, score=1.0 - 0.01 * i,
-                       bbox=[a['bbox'][0] + 2, a['bbox'][1] + 2, *a['bbox'][2:]])
-                  for i, a in enumerate(annotations)]
+    detections = [
+        dict(
+            image_id=a['image_id'],
+            category_id=1,
+            score=1.0 - 0.01 * i,
+            bbox=[a['bbox'][0] + 2, a['bbox'][1] + 2, *a['bbox'][2:]])
+        for i, a in enumerate(annotations)
+    ]
     with open(out_file, 'w') as f:
         json.dump(detections, f)
     return out_file
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('protocol', [
-    'end to end',
-    # The detection-file protocol through the same path (10 s more per process count).
-    pytest.param('detection file', marks=pytest.mark.full),
-])
+@pytest.mark.parametrize(
+    'protocol',
+    [
+        'end to end',
+        # The detection-file protocol through the same path (10 s more per process count).
+        pytest.param('detection file', marks=pytest.mark.full),
+    ])
 def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
         tmp_path, trained_run, protocol):
     """3 validation images over 2 processes: the sampler pads one rank with a repeat, which
@@ -117,20 +135,28 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
     options = [*synthetic_cfg_options(data_root), 'model.test_cfg.rcnn.score_thr=0.0']
     given = []
     if protocol == 'detection file':
-        given = ['--person-boxes', shifted_ground_truth_detections(
-            osp.join(data_root, 'annotations', 'person_keypoints_val.json'),
-            str(tmp_path / 'dets.json'))]
+        given = [
+            '--person-boxes',
+            shifted_ground_truth_detections(
+                osp.join(data_root, 'annotations', 'person_keypoints_val.json'),
+                str(tmp_path / 'dets.json'))
+        ]
 
     outputs, aps = [], []
     for processes in (1, 2):
         out_file = str(tmp_path / f'preds_{processes}.pkl')
-        test_args = [work_dir, '--work-dir', str(tmp_path / f'test_{processes}'), '--out',
-                     out_file, *given, '--cfg-options', *options]
+        test_args = [
+            work_dir, '--work-dir',
+            str(tmp_path / f'test_{processes}'), '--out', out_file, *given, '--cfg-options',
+            *options
+        ]
         if processes == 1:
             proc = run_tool([sys.executable, 'tools/test.py', TINY_POSE_CONFIG, *test_args])
         else:
-            proc = run_tool(['bash', 'tools/dist_test.sh', TINY_POSE_CONFIG, test_args[0], '2',
-                             *test_args[1:]], env=dict(PORT=str(free_port())))
+            proc = run_tool([
+                'bash', 'tools/dist_test.sh', TINY_POSE_CONFIG, test_args[0], '2', *test_args[1:]
+            ],
+                            env=dict(PORT=str(free_port())))
         with open(out_file, 'rb') as f:
             outputs.append(pickle.load(f))
         aps.append(printed_metrics(proc.stdout + proc.stderr))
@@ -140,8 +166,8 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
     assert len(single) == 3 and len(set(s['img_id'] for s in single)) == 3
     for a, b in zip(single, double):
         assert len(a['pred_instances']['scores']) > 0
-        torch.testing.assert_close(a['pred_instances']['bboxes'], b['pred_instances']['bboxes'],
-                                   rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(
+            a['pred_instances']['bboxes'], b['pred_instances']['bboxes'], rtol=1e-4, atol=1e-3)
         # The untrained model's heatmaps are nearly flat: a process running with another
         # number of threads can flip MSRA's quarter shift where two neighbours tie. Keypoints
         # agree to a quarter heatmap pixel (48 of them across each expanded RoI).

@@ -3,8 +3,8 @@ benchmark, get_flops, print_config and publish_model (tools/test.py --show-dir i
 test_train_test_tools.py). The light ones run in this process."""
 import glob
 import hashlib
-import os
 import json
+import os
 import os.path as osp
 import shutil
 import sys
@@ -39,8 +39,10 @@ def random_checkpoint(tmp_path_factory) -> str:
 
 def demo_args(input_path, checkpoint, out_dir, *extra):
     # Random weights give low keypoint scores: draw every keypoint of every person.
-    return [sys.executable, 'demo/demo.py', input_path, TINY_POSE_CONFIG, checkpoint,
-            '--out-dir', out_dir, '--score-thr', '0', '--kpt-thr=-1e9', *extra]
+    return [
+        sys.executable, 'demo/demo.py', input_path, TINY_POSE_CONFIG, checkpoint, '--out-dir',
+        out_dir, '--score-thr', '0', '--kpt-thr=-1e9', *extra
+    ]
 
 
 def check_instance_json(instance, height, width):
@@ -67,8 +69,7 @@ def test_demo_on_one_coco_image_draws_keypoints_and_writes_json(tmp_path, shared
                                                                 random_checkpoint):
     image_path = osp.join(shared_data, 'coco', '000000000785.jpg')
     out_dir = str(tmp_path / 'out')
-    printed = run_script(*demo_args(image_path, random_checkpoint, out_dir, '--device',
-                                    'cpu')[1:])
+    printed = run_script(*demo_args(image_path, random_checkpoint, out_dir, '--device', 'cpu')[1:])
     assert '1 image(s) drawn' in printed
 
     original = mmcv.imread(image_path)
@@ -92,8 +93,8 @@ def test_demo_on_one_coco_image_draws_keypoints_and_writes_json(tmp_path, shared
 def test_demo_on_the_coco_folder_writes_one_drawing_and_json_per_image(
         tmp_path, shared_data, random_checkpoint):
     out_dir = str(tmp_path / 'out')
-    run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint, out_dir,
-                          '--batch-size', '2')[1:])
+    run_script(*demo_args(
+        osp.join(shared_data, 'coco'), random_checkpoint, out_dir, '--batch-size', '2')[1:])
     images = sorted(osp.basename(p) for p in glob.glob(osp.join(shared_data, 'coco', '*.jpg')))
     assert len(images) == 4
     assert sorted(osp.basename(p) for p in glob.glob(osp.join(out_dir, 'vis', '*'))) == images
@@ -108,8 +109,7 @@ def test_demo_on_the_coco_folder_writes_one_drawing_and_json_per_image(
 
 
 @pytest.mark.slow
-def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
-                                                        random_checkpoint):
+def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data, random_checkpoint):
     video = osp.join(shared_data, 'video', 'posetrack18_000001.mp4')
     capture = cv2.VideoCapture(video)
     num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -147,8 +147,8 @@ def test_demo_on_the_posetrack_video_writes_every_frame(tmp_path, shared_data,
 
 
 def test_demo_names_a_missing_input(tmp_path, random_checkpoint):
-    printed = run_script(*demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path))[1:],
-                         expect_exit=1)
+    printed = run_script(
+        *demo_args('no/such/video.mp4', random_checkpoint, str(tmp_path))[1:], expect_exit=1)
     assert 'no/such/video.mp4 does not exist' in printed
 
 
@@ -159,8 +159,7 @@ def packed_keypoints(config: Config, index: int):
     dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t['type'] != 'KeypointRandomFlip']
     sample = DATASETS.build(dataset_cfg)[index]
     gt = sample['data_samples'].gt_instances
-    return (np.asarray(gt.keypoints), np.asarray(gt.keypoints_visible),
-            sample['inputs'].shape[-1])
+    return (np.asarray(gt.keypoints), np.asarray(gt.keypoints_visible), sample['inputs'].shape[-1])
 
 
 def test_browse_dataset_draws_a_flipped_left_keypoint_on_the_mirrored_side(
@@ -169,10 +168,10 @@ def test_browse_dataset_draws_a_flipped_left_keypoint_on_the_mirrored_side(
     flip_index = 3  # train pipeline: load, annotations, resize, flip, pack
     config = Config.fromfile(TINY_POSE_CONFIG)
     assert config.train_dataloader.dataset.pipeline[flip_index]['type'] == 'KeypointRandomFlip'
-    run_script(
-        'tools/analysis_tools/browse_dataset.py', TINY_POSE_CONFIG, '--output-dir', out_dir,
-        '--num', '1', '--cfg-options', f'train_dataloader.dataset.pipeline.{flip_index}.prob=1.0',
-        *synthetic_cfg_options(synthetic_root))
+    run_script('tools/analysis_tools/browse_dataset.py', TINY_POSE_CONFIG, '--output-dir', out_dir,
+               '--num', '1', '--cfg-options',
+               f'train_dataloader.dataset.pipeline.{flip_index}.prob=1.0',
+               *synthetic_cfg_options(synthetic_root))
     drawings = glob.glob(osp.join(out_dir, '0000_*.png'))
     assert len(drawings) == 1
     drawn = mmcv.imread(drawings[0])  # BGR
@@ -192,16 +191,16 @@ def test_browse_dataset_draws_a_flipped_left_keypoint_on_the_mirrored_side(
             continue  # too close to tell the two colours apart
         for point, color in ((new_left, LEFT_COLOR_BGR), (new_right, RIGHT_COLOR_BGR)):
             col, row = np.floor(point).astype(int)
-            np.testing.assert_allclose(drawn[row, col], color, atol=40,
-                                       err_msg=f'pixel ({col}, {row})')
+            np.testing.assert_allclose(
+                drawn[row, col], color, atol=40, err_msg=f'pixel ({col}, {row})')
         checked += 1
     assert checked > 0
 
 
 def test_print_config_shows_the_resolved_config(tmp_path):
     save_path = str(tmp_path / 'resolved.py')
-    printed = run_script('tools/misc/print_config.py', TINY_POSE_CONFIG, '--save-path',
-                         save_path, '--cfg-options', 'model.test_cfg.rcnn.flip_test=True')
+    printed = run_script('tools/misc/print_config.py', TINY_POSE_CONFIG, '--save-path', save_path,
+                         '--cfg-options', 'model.test_cfg.rcnn.flip_test=True')
     assert "type='KeypointTwoStageDetector'" in printed
     resolved = Config.fromfile(save_path)
     assert resolved.model.test_cfg.rcnn.flip_test is True
@@ -223,8 +222,8 @@ def conv_multiply_adds(conv: torch.nn.Module, input_hw: tuple) -> int:
 
 
 def test_get_flops_counts_the_image_part_and_the_per_person_branches():
-    printed = run_script('tools/analysis_tools/get_flops.py', TINY_POSE_CONFIG, '--shape',
-                         '128', '160')
+    printed = run_script('tools/analysis_tools/get_flops.py', TINY_POSE_CONFIG, '--shape', '128',
+                         '160')
     params = float(printed.split('parameters: ')[1].split(' M')[0])
     model = init_model(TINY_POSE_CONFIG, None)
     assert params == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6, abs=0.01)
@@ -233,8 +232,9 @@ def test_get_flops_counts_the_image_part_and_the_per_person_branches():
     # a deconvolution, the 1x1 layer at the heatmap size.
     head = model.roi_head.keypoint_head
     size, expected = tuple(head.roi_feat_size), 0
-    for layer in [m for m in head.modules()
-                  if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]:
+    for layer in [
+            m for m in head.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]:
         expected += conv_multiply_adds(layer, size)
         if isinstance(layer, torch.nn.ConvTranspose2d):
             size = (size[0] * layer.stride[0], size[1] * layer.stride[1])
@@ -245,6 +245,7 @@ def test_get_flops_counts_the_image_part_and_the_per_person_branches():
 
 # ---------------------------------------------------------------------------------------
 # Tools that read a real training run of the tiny config.
+
 
 @pytest.mark.slow
 def test_training_logs_to_tensorboard_when_configured(trained_run):
@@ -292,10 +293,9 @@ def test_publish_model_keeps_weights_only_and_the_release_loads(tmp_path, traine
 
 @pytest.mark.slow
 def test_benchmark_reports_images_per_second(trained_run, synthetic_root):
-    printed = run_script(
-        'tools/analysis_tools/benchmark.py', TINY_POSE_CONFIG, osp.join(trained_run, 'iter_4.pth'),
-        '--num-images', '2', '--warmup', '1', '--cfg-options',
-        *synthetic_cfg_options(synthetic_root))
+    printed = run_script('tools/analysis_tools/benchmark.py', TINY_POSE_CONFIG,
+                         osp.join(trained_run, 'iter_4.pth'), '--num-images', '2', '--warmup', '1',
+                         '--cfg-options', *synthetic_cfg_options(synthetic_root))
     line = [ln for ln in printed.splitlines() if 'after 1 warm-up' in ln]
     assert len(line) == 1
     assert float(line[0].split(': ')[1].split(' ')[0]) > 0
@@ -304,30 +304,29 @@ def test_benchmark_reports_images_per_second(trained_run, synthetic_root):
 # ---------------------------------------------------------------------------------------
 # The demo never destroys or confuses its inputs.
 
+
 def test_demo_refuses_to_write_the_video_over_itself(tmp_path, shared_data, random_checkpoint):
     clip = tmp_path / 'clip.mp4'
     shutil.copy(osp.join(shared_data, 'video', 'posetrack18_000001.mp4'), clip)
     before = clip.read_bytes()
-    printed = run_script(*demo_args(str(clip), random_checkpoint, str(tmp_path))[1:],
-                         expect_exit=1)
+    printed = run_script(
+        *demo_args(str(clip), random_checkpoint, str(tmp_path))[1:], expect_exit=1)
     assert 'would overwrite the input' in printed and 'clip.mp4' in printed
     assert clip.read_bytes() == before
 
 
-def test_demo_refuses_to_draw_over_the_images_it_reads(tmp_path, shared_data,
-                                                       random_checkpoint):
+def test_demo_refuses_to_draw_over_the_images_it_reads(tmp_path, shared_data, random_checkpoint):
     folder = tmp_path / 'out' / 'vis'
     folder.mkdir(parents=True)
     shutil.copy(osp.join(shared_data, 'coco', '000000000785.jpg'), folder / 'a.jpg')
     before = (folder / 'a.jpg').read_bytes()
-    printed = run_script(*demo_args(str(folder), random_checkpoint, str(tmp_path / 'out'))[1:],
-                         expect_exit=1)
+    printed = run_script(
+        *demo_args(str(folder), random_checkpoint, str(tmp_path / 'out'))[1:], expect_exit=1)
     assert 'would overwrite the input' in printed
     assert (folder / 'a.jpg').read_bytes() == before
 
 
-def test_demo_names_outputs_of_same_named_images_apart(tmp_path, shared_data,
-                                                       random_checkpoint):
+def test_demo_names_outputs_of_same_named_images_apart(tmp_path, shared_data, random_checkpoint):
     folder = tmp_path / 'photos'
     folder.mkdir()
     image = mmcv.imread(osp.join(shared_data, 'coco', '000000000785.jpg'))
@@ -336,8 +335,8 @@ def test_demo_names_outputs_of_same_named_images_apart(tmp_path, shared_data,
     out_dir = tmp_path / 'out'
     printed = run_script(*demo_args(str(folder), random_checkpoint, str(out_dir))[1:])
     assert '2 image(s) drawn' in printed
-    assert sorted(p.name for p in (out_dir / 'vis').iterdir()) == ['photo_jpg.jpg',
-                                                                   'photo_png.jpg']
+    assert sorted(p.name
+                  for p in (out_dir / 'vis').iterdir()) == ['photo_jpg.jpg', 'photo_png.jpg']
     records = {p.name: json.loads(p.read_text()) for p in (out_dir / 'predictions').iterdir()}
     assert sorted(records) == ['photo_jpg.json', 'photo_png.json']
     assert records['photo_png.json']['image'].endswith('photo.png')
@@ -350,19 +349,21 @@ def test_demo_can_skip_a_broken_image_and_report_it(tmp_path, shared_data, rando
         shutil.copy(osp.join(shared_data, 'coco', '000000000785.jpg'), folder / name)
     (folder / 'b.jpg').write_bytes(b'not an image' * 20)
     out_dir = str(tmp_path / 'out')
-    stopped = run_script(*demo_args(str(folder), random_checkpoint, out_dir)[1:],
-                         expect_exit=1)
+    stopped = run_script(*demo_args(str(folder), random_checkpoint, out_dir)[1:], expect_exit=1)
     assert 'b.jpg' in stopped and 'do not decode' in stopped and 'image id' not in stopped
-    printed = run_script(*demo_args(str(folder), random_checkpoint, out_dir,
-                                    '--skip-bad-images', '--batch-size', '2')[1:])
+    printed = run_script(*demo_args(
+        str(folder), random_checkpoint, out_dir, '--skip-bad-images', '--batch-size', '2')[1:])
     assert '2 image(s) drawn' in printed and '1 image(s) skipped' in printed
     assert sorted(os.listdir(osp.join(out_dir, 'vis'))) == ['a.jpg', 'c.jpg']
 
 
 @pytest.mark.parametrize('size', ['0', '-2'])
 def test_demo_batch_size_must_be_positive(tmp_path, shared_data, random_checkpoint, size):
-    printed = run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint,
-                                    str(tmp_path), '--batch-size', size)[1:], expect_exit=2)
+    printed = run_script(
+        *demo_args(
+            osp.join(shared_data, 'coco'), random_checkpoint, str(tmp_path), '--batch-size',
+            size)[1:],
+        expect_exit=2)
     assert 'must be a positive integer' in printed
 
 
@@ -372,17 +373,18 @@ def test_demo_runs_the_keypoint_branch_on_the_boxes_of_a_detection_file(
     image gets exactly its detections above the threshold, with their scores."""
     det_file = osp.join(shared_data, 'coco', 'test_coco_det_AP_H_56.json')
     out_dir = str(tmp_path / 'out')
-    run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint, out_dir,
-                          '--person-boxes', det_file, '--person-box-score-thr', '0.5')[1:])
+    run_script(*demo_args(
+        osp.join(shared_data, 'coco'), random_checkpoint, out_dir, '--person-boxes', det_file,
+        '--person-box-score-thr', '0.5')[1:])
     with open(det_file) as f:
         detections = json.load(f)
     for path in sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg'))):
         name = osp.splitext(osp.basename(path))[0]
         with open(osp.join(out_dir, 'predictions', f'{name}.json')) as f:
             instances = json.load(f)['instances']
-        expected = sorted((d for d in detections
-                           if d['image_id'] == int(name) and d['score'] >= 0.5),
-                          key=lambda d: -d['score'])
+        expected = sorted(
+            (d for d in detections if d['image_id'] == int(name) and d['score'] >= 0.5),
+            key=lambda d: -d['score'])
         assert len(instances) == len(expected) > 0
         for instance, detection in zip(instances, expected):
             x, y, w, h = detection['bbox']
@@ -390,11 +392,13 @@ def test_demo_runs_the_keypoint_branch_on_the_boxes_of_a_detection_file(
             assert instance['score'] == pytest.approx(detection['score'], abs=1e-4)  # 4 digits
 
 
-def test_demo_says_when_a_detection_file_names_none_of_its_images(
-        tmp_path, shared_data, random_checkpoint):
+def test_demo_says_when_a_detection_file_names_none_of_its_images(tmp_path, shared_data,
+                                                                  random_checkpoint):
     det_file = tmp_path / 'dets.json'
     det_file.write_text(json.dumps([dict(image_id=1, bbox=[0, 0, 5, 5], score=1.0)]))
-    printed = run_script(*demo_args(osp.join(shared_data, 'coco'), random_checkpoint,
-                                    str(tmp_path / 'out'), '--person-boxes', str(det_file))[1:],
-                         expect_exit=1)
+    printed = run_script(
+        *demo_args(
+            osp.join(shared_data, 'coco'), random_checkpoint, str(tmp_path / 'out'),
+            '--person-boxes', str(det_file))[1:],
+        expect_exit=1)
     assert 'none of its 1 detections names one of the 4 input images' in printed

@@ -6,7 +6,6 @@ from hrpose.registry import DATASETS, MODELS
 from hrpose.utils.registry_errors import UnknownTypeError, explain_unknown_types
 from tests.helpers import TINY_POSE_CONFIG
 
-
 pytestmark = pytest.mark.usefixtures('hrpose_scope')
 
 
@@ -26,8 +25,10 @@ def test_unknown_transform_in_a_pipeline_is_explained(synthetic_root):
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = synthetic_root + '/'
     dataset_cfg.pipeline[1].type = 'LoadKeypointAnnotation'
-    with pytest.raises(UnknownTypeError, match=r"(?s)hrpose::transform -> mmdet::transform.*"
-                       r"close matches: LoadKeypointAnnotations"), explain_unknown_types():
+    with pytest.raises(
+            UnknownTypeError,
+            match=r"(?s)hrpose::transform -> mmdet::transform.*"
+            r"close matches: LoadKeypointAnnotations"), explain_unknown_types():
         DATASETS.build(dataset_cfg)
 
 
@@ -46,8 +47,8 @@ def test_other_key_errors_pass_through_unchanged():
 def test_a_config_syntax_error_names_the_file_it_is_in(tmp_path, broken):
     from hrpose.utils.config_files import load_config
     (tmp_path / 'base.py').write_text("x = dict(a=1\n" if broken == 'base' else "x = 1\n")
-    (tmp_path / 'child.py').write_text(
-        "_base_ = ['./base.py']\ny = (\n" if broken == 'child' else "_base_ = ['./base.py']\n")
+    (tmp_path / 'child.py').write_text("_base_ = ['./base.py']\ny = (\n" if broken ==
+                                       'child' else "_base_ = ['./base.py']\n")
     bad = tmp_path / f'{broken}.py'
     with pytest.raises(SyntaxError, match=rf'syntax error in {bad}: .*\(line \d\)'):
         load_config(str(tmp_path / 'child.py'))

@@ -6,8 +6,8 @@ from hrpose.utils.setup_env import finish_distributed
 
 def test_finish_distributed_destroys_the_process_group_and_is_harmless_without_one(tmp_path):
     finish_distributed()  # no group: nothing to do
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
-                            world_size=1)
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
     try:
         assert dist.is_initialized()
         finish_distributed()

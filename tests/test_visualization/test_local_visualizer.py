@@ -11,9 +11,9 @@ from tests.helpers import COCO_METAINFO
 
 def person(offset=0.0):
     """A standing person (17 COCO keypoints) in a 100x80 image."""
-    keypoints = torch.tensor([
-        [40, 10], [42, 8], [38, 8], [45, 9], [35, 9], [50, 25], [30, 25], [55, 40], [25, 40],
-        [57, 55], [23, 55], [47, 60], [33, 60], [48, 78], [32, 78], [49, 95], [31, 95]],
+    keypoints = torch.tensor(
+        [[40, 10], [42, 8], [38, 8], [45, 9], [35, 9], [50, 25], [30, 25], [55, 40], [25, 40],
+         [57, 55], [23, 55], [47, 60], [33, 60], [48, 78], [32, 78], [49, 95], [31, 95]],
         dtype=torch.float32) + 0.5
     keypoints[:, 0] += offset
     return keypoints
@@ -29,11 +29,15 @@ def test_ground_truth_and_prediction_are_drawn_side_by_side():
     image = np.zeros((100, 80, 3), dtype=np.uint8)
     sample = DetDataSample()
     sample.gt_instances = InstanceData(
-        bboxes=torch.tensor([[20.0, 5.0, 60.0, 98.0]]), labels=torch.tensor([0]),
-        keypoints=person()[None], keypoints_visible=torch.ones(1, 17))
+        bboxes=torch.tensor([[20.0, 5.0, 60.0, 98.0]]),
+        labels=torch.tensor([0]),
+        keypoints=person()[None],
+        keypoints_visible=torch.ones(1, 17))
     sample.pred_instances = InstanceData(
-        bboxes=torch.tensor([[20.0, 5.0, 60.0, 98.0]]), labels=torch.tensor([0]),
-        scores=torch.tensor([0.9]), keypoints=person()[None],
+        bboxes=torch.tensor([[20.0, 5.0, 60.0, 98.0]]),
+        labels=torch.tensor([0]),
+        scores=torch.tensor([0.9]),
+        keypoints=person()[None],
         keypoint_scores=torch.cat([torch.ones(1, 9), torch.zeros(1, 8)], dim=1))
     vis = visualizer()
     vis.add_datasample('sample', image, sample, show=False)
@@ -70,8 +74,12 @@ def test_the_picture_is_blended_in_numpy_not_rendered_by_matplotlib():
     assert len(visualizer.ax_save.images) == 0
     # Untouched pixels come back exactly.
     np.testing.assert_array_equal(visualizer.get_image(), picture)
-    visualizer.draw_circles(np.array([[30.0, 20.0]]), radius=np.array([6.0]),
-                            face_colors=[(255, 0, 0)], edge_colors=[(255, 0, 0)], alpha=1.0)
+    visualizer.draw_circles(
+        np.array([[30.0, 20.0]]),
+        radius=np.array([6.0]),
+        face_colors=[(255, 0, 0)],
+        edge_colors=[(255, 0, 0)],
+        alpha=1.0)
     drawn = visualizer.get_image()
     assert drawn.shape == picture.shape and drawn.dtype == np.uint8
     np.testing.assert_array_equal(drawn[20, 30], (255, 0, 0))  # inside the opaque disc

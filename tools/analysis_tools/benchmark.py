@@ -35,8 +35,8 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     with explain_unknown_types():
-        model = init_model(args.config, args.checkpoint, device=args.device,
-                           cfg_options=args.cfg_options)
+        model = init_model(
+            args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
         dataset = DATASETS.build(model.cfg.test_dataloader.dataset)
     total = args.warmup + args.num_images
     if len(dataset) == 0:

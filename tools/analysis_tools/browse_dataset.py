@@ -28,9 +28,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--output-dir', default='browse_dataset', help='where PNGs go')
     parser.add_argument('--num', type=int, default=20, help='how many samples (from the start)')
     parser.add_argument('--phase', default='train', choices=['train', 'val', 'test'])
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. '
-                        'train_dataloader.dataset.pipeline.3.prob=1.0')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. '
+        'train_dataloader.dataset.pipeline.3.prob=1.0')
     return parser.parse_args()
 
 
@@ -58,7 +61,11 @@ def main() -> None:
         image = sample['inputs'].permute(1, 2, 0).numpy()[..., ::-1].astype(np.uint8)
         name = osp.splitext(osp.basename(data_sample.img_path))[0]
         visualizer.add_datasample(
-            name, image, data_sample=data_sample, draw_pred=False, show=False,
+            name,
+            image,
+            data_sample=data_sample,
+            draw_pred=False,
+            show=False,
             out_file=osp.join(args.output_dir, f'{index:04d}_{name}.png'))
         bar.update()
     print(f'\n{count} samples drawn into {args.output_dir}')

@@ -38,8 +38,13 @@ def count(module: nn.Module, inputs: tuple) -> tuple:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Count parameters and FLOPs')
     parser.add_argument('config', help='config file or name')
-    parser.add_argument('--shape', type=int, nargs=2, default=[800, 1216], metavar=('H', 'W'),
-                        help='input height and width (padded to the size divisor)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[800, 1216],
+        metavar=('H', 'W'),
+        help='input height and width (padded to the size divisor)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
 

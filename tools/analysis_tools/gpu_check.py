@@ -40,7 +40,6 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
 from hrpose.utils import register_all_modules  # noqa: E402
 
-
 W32_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py')
 TINY_CONFIG = osp.join(REPO_ROOT, 'configs/hrpose/hrpose_hrnet-tiny_hrfpn_1k_synthetic.py')
 
@@ -53,6 +52,7 @@ class Row:
 
 
 # 1. mmcv ops ------------------------------------------------------------------------------
+
 
 def random_rois(num: int, size: Tuple[int, int], generator: torch.Generator) -> torch.Tensor:
     """(num, 5) RoIs (batch index 0, x1, y1, x2, y2) inside a (h, w) feature map."""
@@ -112,14 +112,17 @@ def check_ops(device: torch.device, seed: int = 0) -> List[Row]:
         reference_name = 'mmcv CPU'
         from hrpose.utils.setup_env import mmcv_cuda_kernels_found
         if not mmcv_cuda_kernels_found():
-            return [Row('mmcv ops', 'FAILED', 'mmcv was built without CUDA ops: run '
-                        "HRPOSE_MMCV_CUDA=1 make install on this machine")]
+            return [
+                Row(
+                    'mmcv ops', 'FAILED', 'mmcv was built without CUDA ops: run '
+                    "HRPOSE_MMCV_CUDA=1 make install on this machine")
+            ]
         pooled = roi_align(features.to(device), rois.to(device)).cpu()
         reference = roi_align(features, rois)
         keep = nms(boxes.to(device), scores.to(device), 0.5)[1].cpu()
         keep_ref = nms(boxes, scores, 0.5)[1]
-        soft, soft_keep = soft_nms(boxes.to(device), scores.to(device), 0.5, min_score=0.05,
-                                   method='linear')
+        soft, soft_keep = soft_nms(
+            boxes.to(device), scores.to(device), 0.5, min_score=0.05, method='linear')
         soft_ref, soft_keep_ref = soft_nms(boxes, scores, 0.5, min_score=0.05, method='linear')
         soft_diff = (soft.cpu()[:, 4] - soft_ref[:, 4]).abs().max().item() \
             if len(soft) == len(soft_ref) else float('inf')
@@ -132,25 +135,29 @@ def check_ops(device: torch.device, seed: int = 0) -> List[Row]:
         keep = nms(boxes, scores, 0.5)[1]
         keep_ref = torchvision.ops.nms(boxes, scores, 0.5)
         soft, soft_keep = soft_nms(boxes, scores, 0.5, min_score=0.05, method='linear')
-        ref_keep, ref_scores = soft_nms_linear_reference(boxes.numpy(), scores.numpy(), 0.5,
-                                                         0.05)
+        ref_keep, ref_scores = soft_nms_linear_reference(boxes.numpy(), scores.numpy(), 0.5, 0.05)
         soft_same = soft_keep.tolist() == ref_keep.tolist()
         soft_diff = float(np.abs(soft[:, 4].numpy() - ref_scores).max()) if soft_same \
             else float('inf')
     roi_diff = (pooled - reference).abs().max().item()
-    rows.append(Row(f'RoIAlign ({device.type} vs {reference_name})',
-                    'ok' if roi_diff < 1e-4 else 'FAILED', f'max difference {roi_diff:.2e}'))
+    rows.append(
+        Row(f'RoIAlign ({device.type} vs {reference_name})', 'ok' if roi_diff < 1e-4 else 'FAILED',
+            f'max difference {roi_diff:.2e}'))
     same = torch.equal(keep, keep_ref)
-    rows.append(Row(f'nms ({device.type} vs {reference_name})', 'ok' if same else 'FAILED',
-                    f'{len(keep)} of {len(boxes)} boxes kept, '
-                    f'{"identical" if same else "DIFFERENT"} indices'))
-    rows.append(Row(f'soft_nms ({device.type} vs {reference_name})',
-                    'ok' if soft_same and soft_diff < 1e-4 else 'FAILED',
-                    f'{len(soft_keep)} kept, max score difference {soft_diff:.2e}'))
+    rows.append(
+        Row(
+            f'nms ({device.type} vs {reference_name})', 'ok' if same else 'FAILED',
+            f'{len(keep)} of {len(boxes)} boxes kept, '
+            f'{"identical" if same else "DIFFERENT"} indices'))
+    rows.append(
+        Row(f'soft_nms ({device.type} vs {reference_name})',
+            'ok' if soft_same and soft_diff < 1e-4 else 'FAILED',
+            f'{len(soft_keep)} kept, max score difference {soft_diff:.2e}'))
     return rows
 
 
 # 2. Training -----------------------------------------------------------------------------
+
 
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == 'cuda':
@@ -165,31 +172,54 @@ def training_config(device: torch.device, data_root: str, iters: int, amp: bool)
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     ann = lambda split: f'annotations/person_keypoints_{split}.json'  # noqa: E731
     options = {
-        'model.backbone.init_cfg': None,
-        'train_dataloader.dataset.data_root': data_root + '/',
-        'train_dataloader.dataset.ann_file': ann('train'),
-        'train_dataloader.dataset.data_prefix.img': 'train/',
-        'train_dataloader.num_workers': 2,
-        'train_dataloader.persistent_workers': False,
-        'val_dataloader': None, 'val_evaluator': None, 'val_cfg': None,
-        'test_dataloader': None, 'test_evaluator': None, 'test_cfg': None,
-        'param_scheduler': [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                                 end=max(1, iters // 10))],
-        'default_hooks.logger': dict(type='LoggerHook', interval=max(1, iters // 10)),
-        'log_processor': dict(by_epoch=False),
-        'randomness': dict(seed=0),
+        'model.backbone.init_cfg':
+        None,
+        'train_dataloader.dataset.data_root':
+        data_root + '/',
+        'train_dataloader.dataset.ann_file':
+        ann('train'),
+        'train_dataloader.dataset.data_prefix.img':
+        'train/',
+        'train_dataloader.num_workers':
+        2,
+        'train_dataloader.persistent_workers':
+        False,
+        'val_dataloader':
+        None,
+        'val_evaluator':
+        None,
+        'val_cfg':
+        None,
+        'test_dataloader':
+        None,
+        'test_evaluator':
+        None,
+        'test_cfg':
+        None,
+        'param_scheduler': [
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=False,
+                begin=0,
+                end=max(1, iters // 10))
+        ],
+        'default_hooks.logger':
+        dict(type='LoggerHook', interval=max(1, iters // 10)),
+        'log_processor':
+        dict(by_epoch=False),
+        'randomness':
+        dict(seed=0),
     }
     if device.type == 'cuda':
         # The synthetic set's category and metainfo are COCO's; only the files differ.
-        options['train_dataloader.dataset.filter_cfg'] = dict(filter_empty_gt=True,
-                                                              min_size=32)
+        options['train_dataloader.dataset.filter_cfg'] = dict(filter_empty_gt=True, min_size=32)
     cfg.merge_from_dict(options)
     # Replaced, not merged: W32's schedule is epoch-based, and a merge would hand its
     # max_epochs to the iteration loop (TypeError before the first iteration).
-    cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=iters,
-                               val_interval=iters + 1)
-    cfg.default_hooks.checkpoint = ConfigDict(type='CheckpointHook', interval=iters + 1,
-                                              by_epoch=False)
+    cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    cfg.default_hooks.checkpoint = ConfigDict(
+        type='CheckpointHook', interval=iters + 1, by_epoch=False)
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -211,6 +241,7 @@ def check_training(device: torch.device, iters: int, amp: bool, work_dir: str) -
     losses: List[float] = []
 
     class LossRecorder(Hook):
+
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
             losses.append(float(outputs['loss'].detach()))
 
@@ -228,14 +259,16 @@ def check_training(device: torch.device, iters: int, amp: bool, work_dir: str) -
     window = max(1, len(losses) // 5)
     first, last = float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
     falling = last < first
-    return Row(f'training ({what})', 'ok' if finite and falling else 'FAILED',
-               f'{iters / seconds:.2f} it/s, peak {"GPU" if device.type == "cuda" else "host"} '
-               f'memory {peak_memory_mb(device):.0f} MB, loss {first:.3f} -> {last:.3f} '
-               f'({"finite" if finite else "NOT FINITE"}, '
-               f'{"falling" if falling else "NOT FALLING"})')
+    return Row(
+        f'training ({what})', 'ok' if finite and falling else 'FAILED',
+        f'{iters / seconds:.2f} it/s, peak {"GPU" if device.type == "cuda" else "host"} '
+        f'memory {peak_memory_mb(device):.0f} MB, loss {first:.3f} -> {last:.3f} '
+        f'({"finite" if finite else "NOT FINITE"}, '
+        f'{"falling" if falling else "NOT FALLING"})')
 
 
 # 3. Distributed ------------------------------------------------------------------------------
+
 
 def batch_losses(out_dir: str, procs: int) -> List[float]:
     """The loss of each iteration over the whole batch: the mean of the ranks' losses
@@ -251,7 +284,9 @@ def batch_losses(out_dir: str, procs: int) -> List[float]:
     return [float(np.mean([losses[i] for losses in per_rank])) for i in range(n)]
 
 
-def check_distributed(device: torch.device, iters: int, work_dir: str,
+def check_distributed(device: torch.device,
+                      iters: int,
+                      work_dir: str,
                       total_batch: int = 4) -> Row:
     """2 processes x total/2 images against 1 process x total images: the same images at
     each iteration (the sampler gives rank r every other index of the same order), so the
@@ -274,37 +309,52 @@ def check_distributed(device: torch.device, iters: int, work_dir: str,
             'train_dataloader.dataset.ann_file=annotations/person_keypoints_train.json',
             'train_dataloader.dataset.data_prefix.img=train/',
             f'train_dataloader.batch_size={total_batch // procs}',
-            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters + 1}',
-            f'default_hooks.checkpoint.interval={iters + 1}', 'default_hooks.logger.interval=1',
-            'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={iters + 1}',
+            f'default_hooks.checkpoint.interval={iters + 1}',
+            'default_hooks.logger.interval=1',
+            'val_cfg=None',
+            'val_dataloader=None',
+            'val_evaluator=None',
         ]
-        env = dict(os.environ, PYTHON=sys.executable,
-                   PORT=str(29500 + os.getpid() % 1000 + procs))
+        env = dict(os.environ, PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000 + procs))
         if device.type != 'cuda':
             env['CUDA_VISIBLE_DEVICES'] = ''
-        proc = subprocess.run(
-            ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), config, str(procs),
-             '--work-dir', run_dir, '--cfg-options', *options],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run([
+            'bash',
+            osp.join(REPO_ROOT, 'tools/dist_train.sh'), config,
+            str(procs), '--work-dir', run_dir, '--cfg-options', *options
+        ],
+                              cwd=REPO_ROOT,
+                              env=env,
+                              capture_output=True,
+                              text=True,
+                              timeout=1800)
         if proc.returncode != 0:
-            return Row(f'dist_train.sh 1 vs 2 processes ({device.type})', 'FAILED',
-                       f'{procs} process(es) exited with {proc.returncode}: '
-                       f'{proc.stderr.strip().splitlines()[-1:]}')
+            return Row(
+                f'dist_train.sh 1 vs 2 processes ({device.type})', 'FAILED',
+                f'{procs} process(es) exited with {proc.returncode}: '
+                f'{proc.stderr.strip().splitlines()[-1:]}')
         curves[procs] = batch_losses(osp.join(run_dir, 'losses'), procs)
     one, two = np.asarray(curves[1]), np.asarray(curves[2])
     n = min(len(one), len(two))
     relative = float(np.abs(one[:n] - two[:n]).max() / np.abs(one[:n]).mean())
     agree = n == iters and relative < 0.1
-    return Row(f'dist_train.sh 1 vs 2 processes ({device.type}, batch {total_batch})',
-               'ok' if agree else 'FAILED',
-               f'{n} iterations, the same images: largest difference of the batch loss '
-               f'{relative * 100:.1f}% of the mean loss (rank mean vs one process)')
+    return Row(
+        f'dist_train.sh 1 vs 2 processes ({device.type}, batch {total_batch})',
+        'ok' if agree else 'FAILED',
+        f'{n} iterations, the same images: largest difference of the batch loss '
+        f'{relative * 100:.1f}% of the mean loss (rank mean vs one process)')
 
 
 # 4. Inference and decoding ---------------------------------------------------------------
 
-def predicted_keypoints(model, data, device: torch.device,
+
+def predicted_keypoints(model,
+                        data,
+                        device: torch.device,
                         threads: Optional[int] = None) -> torch.Tensor:
     """Keypoints (N, K, 2), on the CPU, of one forced-persons prediction of ``model`` on
     ``device`` (optionally with ``threads`` CPU threads)."""
@@ -321,7 +371,8 @@ def predicted_keypoints(model, data, device: torch.device,
         torch.set_num_threads(previous)
 
 
-def compare_keypoints(keypoints: torch.Tensor, reference: torch.Tensor,
+def compare_keypoints(keypoints: torch.Tensor,
+                      reference: torch.Tensor,
                       tolerance_px: float = 0.01) -> Tuple[float, float]:
     """(fraction of keypoints within ``tolerance_px`` of the reference, largest distance)."""
     if keypoints.shape != reference.shape:
@@ -356,11 +407,15 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     reference_model = copy.deepcopy(model)
     model = model.to(device)
     height, width = 800, 1216
-    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(0))
-    sample = DetDataSample(metainfo=dict(
-        img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0),
-        pad_shape=(height, width), batch_input_shape=(height, width)))
+    image = torch.randint(
+        0, 256, (3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(height, width),
+            ori_shape=(height, width),
+            scale_factor=(1.0, 1.0),
+            pad_shape=(height, width),
+            batch_input_shape=(height, width)))
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     times = []
@@ -373,9 +428,12 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
         times.append(seconds)
     model_name = 'W32' if device.type == 'cuda' else 'tiny'
     slope = float(np.polyfit(persons, times, 1)[0]) if len(persons) > 1 else 0.0
-    rows = [Row(f'inference latency ({model_name}, {width}x{height}, {device.type})', 'ok',
-                ', '.join(f'{n} persons {t * 1000:.0f} ms' for n, t in zip(persons, times)) +
-                f'; {slope * 1000:.1f} ms per extra person')]
+    rows = [
+        Row(
+            f'inference latency ({model_name}, {width}x{height}, {device.type})', 'ok',
+            ', '.join(f'{n} persons {t * 1000:.0f} ms' for n, t in zip(persons, times)) +
+            f'; {slope * 1000:.1f} ms per extra person')
+    ]
 
     # The same persons on the same image through the reference.
     boxes = person_boxes(max(persons), height, width, torch.Generator().manual_seed(1))
@@ -395,12 +453,13 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
         reference_name = 'one CPU thread'
         reference = predicted_keypoints(reference_model, data, device, threads=1)
     within, largest = compare_keypoints(keypoints, reference, KEYPOINT_TOLERANCE_PX)
-    rows.append(Row(
-        f'inference keypoints ({model_name}, {device.type} vs {reference_name})',
-        'ok' if within >= KEYPOINTS_WITHIN else 'FAILED',
-        f'{len(keypoints)} persons x {keypoints.shape[1] if keypoints.dim() == 3 else 0}: '
-        f'{within:.1%} within {KEYPOINT_TOLERANCE_PX} px (needs {KEYPOINTS_WITHIN:.0%}), '
-        f'largest {largest:.3g} px'))
+    rows.append(
+        Row(
+            f'inference keypoints ({model_name}, {device.type} vs {reference_name})',
+            'ok' if within >= KEYPOINTS_WITHIN else 'FAILED',
+            f'{len(keypoints)} persons x {keypoints.shape[1] if keypoints.dim() == 3 else 0}: '
+            f'{within:.1%} within {KEYPOINT_TOLERANCE_PX} px (needs {KEYPOINTS_WITHIN:.0%}), '
+            f'largest {largest:.3g} px'))
     return rows
 
 
@@ -416,8 +475,8 @@ def check_decoding(device: torch.device, repeats: int) -> List[Row]:
     heatmaps, rois = heatmaps_cpu.to(device), rois_cpu.to(device)
     rows = []
     for codec, numpy_decode in ((MSRAHeatmap(), msra_decode_numpy),
-                                (DARKHeatmap(), dark_decode_numpy),
-                                (UDPHeatmap(), udp_decode_numpy)):
+                                (DARKHeatmap(), dark_decode_numpy), (UDPHeatmap(),
+                                                                     udp_decode_numpy)):
         name = type(codec).__name__[:-7]
         seconds = time_call(lambda: codec.decode(heatmaps, rois), repeats, sync)
         keypoints = codec.decode(heatmaps, rois)[0].cpu()
@@ -426,14 +485,17 @@ def check_decoding(device: torch.device, repeats: int) -> List[Row]:
             reference = codec.decode(heatmaps_cpu, rois_cpu)[0]
         else:
             reference_name = "mmpose's"
-            reference = torch.from_numpy(np.stack([
-                numpy_decode(h, r) for h, r in zip(heatmaps_cpu[:20].numpy(),
-                                                   rois_cpu[:20].numpy())])).float()
+            reference = torch.from_numpy(
+                np.stack([
+                    numpy_decode(h, r)
+                    for h, r in zip(heatmaps_cpu[:20].numpy(), rois_cpu[:20].numpy())
+                ])).float()
             keypoints = keypoints[:20]
         largest = float((keypoints - reference).abs().max())
-        rows.append(Row(f'decoding {name} (100 RoIs x 17 x 64x48, {device.type} vs '
-                        f'{reference_name})', 'ok' if largest < 0.01 else 'FAILED',
-                        f'{100 / seconds:,.0f} RoIs/s, largest difference {largest:.2e} px'))
+        rows.append(
+            Row(f'decoding {name} (100 RoIs x 17 x 64x48, {device.type} vs '
+                f'{reference_name})', 'ok' if largest < 0.01 else 'FAILED',
+                f'{100 / seconds:,.0f} RoIs/s, largest difference {largest:.2e} px'))
     return rows
 
 
@@ -458,20 +520,30 @@ def print_table(rows: List[Row], left_out: Dict[str, str]) -> None:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
-                        help='cuda (default where a GPU is visible) or cpu')
-    parser.add_argument('--iters', type=int, default=None,
-                        help='training iterations (default: 300 on a GPU, 8 on the CPU)')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='cuda (default where a GPU is visible) or cpu')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='training iterations (default: 300 on a GPU, 8 on the CPU)')
     parser.add_argument('--no-amp', action='store_true', help='train in float32 on the GPU')
-    parser.add_argument('--dist', action='store_true',
-                        help='also run the 1- vs 2-process comparison on the CPU (gloo)')
+    parser.add_argument(
+        '--dist',
+        action='store_true',
+        help='also run the 1- vs 2-process comparison on the CPU (gloo)')
     parser.add_argument('--persons', type=int, nargs='+', default=[1, 5, 10, 20])
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['ops', 'train', 'dist', 'inference'],
-                        help='parts to leave out')
+    parser.add_argument(
+        '--skip',
+        nargs='*',
+        default=[],
+        choices=['ops', 'train', 'dist', 'inference'],
+        help='parts to leave out')
     parser.add_argument('--work-dir', help='where the runs write (default: a temporary folder)')
     return parser.parse_args(argv)
 
@@ -490,9 +562,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     amp = device.type == 'cuda' and not args.no_amp
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='hrpose-gpu-check-')
     gpus = torch.cuda.device_count() if device.type == 'cuda' else 0
-    print(f'hrpose gpu_check on {device.type}'
-          + (f' ({torch.cuda.get_device_name(device)}, {gpus} GPU(s))' if gpus else '')
-          + f', torch {torch.__version__} (CUDA {torch.version.cuda}), work dir {work_dir}')
+    print(f'hrpose gpu_check on {device.type}' +
+          (f' ({torch.cuda.get_device_name(device)}, {gpus} GPU(s))' if gpus else '') +
+          f', torch {torch.__version__} (CUDA {torch.version.cuda}), work dir {work_dir}')
     rows: List[Row] = []
     left_out: Dict[str, str] = {}
     for part in args.skip:
@@ -518,8 +590,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         rows += guarded('decoding', check_decoding, device, args.repeats)
     print_table(rows, left_out)
     failed = [r.part for r in rows if r.status == 'FAILED']
-    print(f'\n{len(rows)} part(s) run, {len(failed)} failed, {len(left_out)} left out'
-          + (f': FAILED {", ".join(failed)}' if failed else ''))
+    print(f'\n{len(rows)} part(s) run, {len(failed)} failed, {len(left_out)} left out' +
+          (f': FAILED {", ".join(failed)}' if failed else ''))
     return 1 if failed else 0
 
 

@@ -27,10 +27,15 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Per-keypoint errors of COCO keypoint results')
     parser.add_argument('gt', help='ground-truth COCO keypoint json')
     parser.add_argument('results', help='COCO keypoint results json (*.keypoints.json)')
-    parser.add_argument('--metainfo', default='configs/_base_/datasets/metainfo/coco_person.py',
-                        help='metainfo file giving keypoint_names and sigmas')
-    parser.add_argument('--min-oks', type=float, default=0.1,
-                        help='OKS a prediction needs to be matched to a person')
+    parser.add_argument(
+        '--metainfo',
+        default='configs/_base_/datasets/metainfo/coco_person.py',
+        help='metainfo file giving keypoint_names and sigmas')
+    parser.add_argument(
+        '--min-oks',
+        type=float,
+        default=0.1,
+        help='OKS a prediction needs to be matched to a person')
     parser.add_argument('--out', help='also write the table to this json file')
     return parser.parse_args()
 
@@ -69,9 +74,11 @@ def main() -> None:
         row = dict(keypoint=name, labelled=int(stats['labelled'][k]), matched=len(errors))
         if len(errors):
             oks_term = np.exp(-normalised**2 / (2 * (2 * sigmas[k])**2))
-            row.update(median_px=float(np.median(errors)), mean_px=float(errors.mean()),
-                       median_over_scale=float(np.median(normalised)),
-                       oks_at_least_half=float((oks_term >= 0.5).mean()))
+            row.update(
+                median_px=float(np.median(errors)),
+                mean_px=float(errors.mean()),
+                median_over_scale=float(np.median(normalised)),
+                oks_at_least_half=float((oks_term >= 0.5).mean()))
             print(f'{name:16s} {row["labelled"]:8d} {row["matched"]:8d} '
                   f'{row["median_px"]:10.1f} {row["mean_px"]:8.1f} '
                   f'{row["median_over_scale"]:12.3f} {row["oks_at_least_half"]:9.2f}')
@@ -81,8 +88,13 @@ def main() -> None:
         rows.append(row)
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(persons=stats['persons'], matched_persons=stats['matched_persons'],
-                           keypoints=rows), f, indent=1)
+            json.dump(
+                dict(
+                    persons=stats['persons'],
+                    matched_persons=stats['matched_persons'],
+                    keypoints=rows),
+                f,
+                indent=1)
         print(f'written to {args.out}')
 
 

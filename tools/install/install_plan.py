@@ -79,6 +79,7 @@ class Plan:
         return self.variant != 'cpu'
 
     def to_shell(self) -> str:
+
         def quote(value: str) -> str:
             return "'" + value.replace("'", "'\\''") + "'"
 
@@ -147,20 +148,28 @@ def make_plan(env: Dict[str, str], facts: MachineFacts) -> Plan:
         raise PlanError(f'HRPOSE_CUDA_COMPILER=system needs an nvcc of CUDA '
                         f'{major(facts.torch_cuda)}.x like torch ({facts.torch_cuda}); {found}')
     if compiler_request == 'system' or (compiler_request == 'auto' and system_ok):
-        return Plan(variant, 'system', facts.system_nvcc, arch_list,
-                    message=f'CUDA ops for {arch_list} with {facts.system_nvcc} '
-                    f'(CUDA {facts.system_nvcc_version})')
+        return Plan(
+            variant,
+            'system',
+            facts.system_nvcc,
+            arch_list,
+            message=f'CUDA ops for {arch_list} with {facts.system_nvcc} '
+            f'(CUDA {facts.system_nvcc_version})')
     packages = PIP_COMPILER_PACKAGES.get(facts.torch_cuda)
     if packages is None:
-        raise PlanError(
-            f'no pinned PyPI compiler for CUDA {facts.torch_cuda} (known: '
-            f'{", ".join(sorted(PIP_COMPILER_PACKAGES))}): install a CUDA '
-            f'{facts.torch_cuda} toolkit and put its nvcc on PATH')
+        raise PlanError(f'no pinned PyPI compiler for CUDA {facts.torch_cuda} (known: '
+                        f'{", ".join(sorted(PIP_COMPILER_PACKAGES))}): install a CUDA '
+                        f'{facts.torch_cuda} toolkit and put its nvcc on PATH')
     why = 'HRPOSE_CUDA_COMPILER=pip' if compiler_request == 'pip' else (
         f'the system nvcc is CUDA {facts.system_nvcc_version}, torch needs '
         f'{facts.torch_cuda}' if facts.system_nvcc else 'no system CUDA toolkit')
-    return Plan(variant, 'pip', '', arch_list, list(packages),
-                message=f"CUDA ops for {arch_list} with PyPI's nvcc {facts.torch_cuda} ({why})")
+    return Plan(
+        variant,
+        'pip',
+        '',
+        arch_list,
+        list(packages),
+        message=f"CUDA ops for {arch_list} with PyPI's nvcc {facts.torch_cuda} ({why})")
 
 
 def nvcc_version(nvcc: str) -> str:

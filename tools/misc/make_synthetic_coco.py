@@ -8,8 +8,8 @@ from hrpose.datasets.synthetic import make_synthetic_coco
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir', help='output folder')
     parser.add_argument('--train', type=int, default=64, help='number of training images')
     parser.add_argument('--val', type=int, default=16, help='number of validation images')

@@ -29,9 +29,11 @@ def publish(in_file: str, out_file: str) -> str:
         checkpoint.pop(key, None)
     meta = checkpoint.get('meta', {})
     # Keep what inference needs (config, dataset metainfo, versions), not training state.
-    checkpoint['meta'] = {k: v for k, v in meta.items()
-                          if k in ('config', 'dataset_meta', 'mmengine_version', 'iter',
-                                   'epoch', 'seed')}
+    checkpoint['meta'] = {
+        k: v
+        for k, v in meta.items()
+        if k in ('config', 'dataset_meta', 'mmengine_version', 'iter', 'epoch', 'seed')
+    }
     stem = osp.splitext(out_file)[0]
     tmp_path = f'{stem}.unhashed.pth'
     torch.save(checkpoint, tmp_path)
@@ -47,9 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='Prepare a checkpoint for release')
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='release file name (the hash is appended)')
-    parser.add_argument('--unsafe-load', action='store_true',
-                        help='read a checkpoint with types outside the allow-list '
-                        '(weights_only=False); only for files from a source you trust')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='read a checkpoint with types outside the allow-list '
+        '(weights_only=False); only for files from a source you trust')
     args = parser.parse_args()
     register_all_modules()
     allow_unsafe_checkpoint_loading(args.unsafe_load)

@@ -11,8 +11,7 @@ model = dict(
             # sampling_ratio=0 samples ceil(RoI size / bins) points per bin, as mmdet's and
             # detectron2's extractors do: a fixed 2x2 would read 2 of the ~6 feature pixels
             # per bin of a 600-pixel person and alias.
-            roi_layer=dict(type='RoIAlign', output_size=(32, 24), sampling_ratio=0,
-                           aligned=True),
+            roi_layer=dict(type='RoIAlign', output_size=(32, 24), sampling_ratio=0, aligned=True),
             out_channels=256,
             featmap_strides=[4]),
         keypoint_head=dict(
@@ -25,8 +24,7 @@ model = dict(
             deconv_channels=128,
             # One codec object encodes the targets and decodes the predictions, so training
             # and testing geometry cannot drift apart (variants override it here only).
-            codec=dict(type='MSRAHeatmap', heatmap_size=(48, 64), sigma=2.0,
-                       roi_padding=1.25),
+            codec=dict(type='MSRAHeatmap', heatmap_size=(48, 64), sigma=2.0, roi_padding=1.25),
             loss_keypoint=dict(type='KeypointMSELoss', use_target_weight=True,
                                loss_weight=1000.0))),
     train_cfg=dict(rcnn=dict(max_keypoint_rois_per_img=64)),

@@ -115,8 +115,11 @@ class PackKeypointDetInputs(PackDetInputs):
     # The test-time tricks need them per image: flip test (flip_indices), OKS-NMS (sigmas).
     keypoint_meta_keys = ('flip_indices', 'keypoint_sigmas')
 
-    def __init__(self, meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                  'scale_factor', 'flip', 'flip_direction')) -> None:
+    def __init__(
+        self,
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                   'flip_direction')
+    ) -> None:
         meta_keys = tuple(meta_keys) + tuple(
             k for k in self.keypoint_meta_keys if k not in meta_keys)
         super().__init__(meta_keys=meta_keys)

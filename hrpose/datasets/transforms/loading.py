@@ -66,8 +66,7 @@ class LoadCheckedImage(MMCVLoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
-        where = (f'image id {results["img_id"]} ({filename})' if 'img_id' in results
-                 else filename)
+        where = (f'image id {results["img_id"]} ({filename})' if 'img_id' in results else filename)
         problem, error_type = None, BadImageError
         try:
             data = self._read(filename)
@@ -80,24 +79,25 @@ class LoadCheckedImage(MMCVLoadImageFromFile):
             else:
                 problem = find_truncation(data)
             if problem is None:
-                img = mmcv.imfrombytes(data, flag=self.color_type,
-                                       backend=self.imdecode_backend)
+                img = mmcv.imfrombytes(data, flag=self.color_type, backend=self.imdecode_backend)
                 if img is None or img.size == 0:
                     problem = f'{len(data)} bytes that do not decode as an image'
         if problem is not None:
             message = f'{where}: {problem}'
             if self.on_bad_image == 'skip':
-                print_log(f'{message}; skipped (on_bad_image=skip)', logger='current',
-                          level=30)
+                print_log(f'{message}; skipped (on_bad_image=skip)', logger='current', level=30)
                 return None
             raise error_type(f'{message}. Fix or remove the image, or set '
                              "on_bad_image='skip' in LoadCheckedImage to train without it")
 
         expected = (results.get('height'), results.get('width'))
         if None not in expected and tuple(img.shape[:2]) != tuple(expected):
-            print_log(f'{where}: decoded as {img.shape[1]}x{img.shape[0]} (w x h) but the '
-                      f'annotation says {expected[1]}x{expected[0]}; boxes and keypoints will '
-                      'not line up with the pixels', logger='current', level=30)
+            print_log(
+                f'{where}: decoded as {img.shape[1]}x{img.shape[0]} (w x h) but the '
+                f'annotation says {expected[1]}x{expected[0]}; boxes and keypoints will '
+                'not line up with the pixels',
+                logger='current',
+                level=30)
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

@@ -99,8 +99,14 @@ class HeatmapKeypointHead(BaseModule):
         channels = in_channels
         for dilation in dilations:
             convs.append(
-                ConvModule(channels, conv_channels, 3, padding=dilation, dilation=dilation,
-                           norm_cfg=norm_cfg, act_cfg=dict(type='ReLU')))
+                ConvModule(
+                    channels,
+                    conv_channels,
+                    3,
+                    padding=dilation,
+                    dilation=dilation,
+                    norm_cfg=norm_cfg,
+                    act_cfg=dict(type='ReLU')))
             channels = conv_channels
         self.convs = nn.Sequential(*convs)
         out_channels = num_keypoints * self.codec.channels_per_keypoint
@@ -134,8 +140,8 @@ class HeatmapKeypointHead(BaseModule):
                 f'{self.roi_feat_size}')
         heatmaps = self.final_conv(self.deconvs(self.convs(roi_feats)))
         if self.upsample_factor > 1:
-            heatmaps = F.interpolate(heatmaps, scale_factor=self.upsample_factor,
-                                     mode='bilinear', align_corners=False)
+            heatmaps = F.interpolate(
+                heatmaps, scale_factor=self.upsample_factor, mode='bilinear', align_corners=False)
         return heatmaps
 
     def check_num_keypoints(self, gt_keypoints: Tensor) -> None:
@@ -163,8 +169,7 @@ class HeatmapKeypointHead(BaseModule):
             torch.cat([selected.heatmap_coords for selected in keypoint_rois]),
             torch.cat([selected.keypoints_visible for selected in keypoint_rois]))
 
-    def loss_and_target(self, heatmaps: Tensor,
-                        keypoint_rois: InstanceList) -> Dict[str, Tensor]:
+    def loss_and_target(self, heatmaps: Tensor, keypoint_rois: InstanceList) -> Dict[str, Tensor]:
         """Encode the targets with the codec and compute the heatmap loss.
 
         Args:
@@ -179,7 +184,9 @@ class HeatmapKeypointHead(BaseModule):
         loss = self.loss_keypoint(heatmaps, targets.to(heatmaps.dtype), weights.to(heatmaps.dtype))
         return dict(loss_keypoint=loss, keypoint_targets=targets, keypoint_weights=weights)
 
-    def predict_by_feat(self, heatmaps: Optional[Tensor], results_list: InstanceList,
+    def predict_by_feat(self,
+                        heatmaps: Optional[Tensor],
+                        results_list: InstanceList,
                         batch_img_metas: List[dict],
                         rcnn_test_cfg: Optional[ConfigDict] = None,
                         rescale: bool = False) -> InstanceList:

@@ -26,7 +26,10 @@ def rescore_instances(box_scores: Tensor, keypoint_scores: Tensor,
     return box_scores * torch.where(count > 0, mean, torch.zeros_like(mean))
 
 
-def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor,
+def keypoint_oks(keypoints: Tensor,
+                 other: Tensor,
+                 areas: Tensor,
+                 sigmas: Tensor,
                  other_areas: Optional[Tensor] = None) -> Tensor:
     """Object keypoint similarity of every pose in ``keypoints`` with every one in ``other``.
 
@@ -53,8 +56,12 @@ def keypoint_oks(keypoints: Tensor, other: Tensor, areas: Tensor, sigmas: Tensor
     return torch.exp(-e).mean(-1)
 
 
-def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
-            iou_threshold: float = 0.9, soft: bool = False,
+def oks_nms(keypoints: Tensor,
+            scores: Tensor,
+            areas: Tensor,
+            sigmas: Tensor,
+            iou_threshold: float = 0.9,
+            soft: bool = False,
             max_dets: Optional[int] = None) -> Tensor:
     """OKS-NMS of one image's poses, as mmpose's ``oks_nms`` and ``soft_oks_nms``.
 
@@ -95,8 +102,7 @@ def oks_nms(keypoints: Tensor, scores: Tensor, areas: Tensor, sigmas: Tensor,
         remaining[best] = False
         overlap = oks_host[best]
         if soft:
-            running = np.where(remaining, running * np.exp(-overlap**2 / iou_threshold),
-                               running)
+            running = np.where(remaining, running * np.exp(-overlap**2 / iou_threshold), running)
         else:
             remaining &= overlap <= iou_threshold
     return torch.as_tensor(keep, dtype=torch.long).to(scores.device)
@@ -138,10 +144,14 @@ def postprocess_poses(results, img_meta: dict, test_cfg: dict):
         # The pose area as mmpose's OKS-NMS takes it: the expanded (top-down) box's.
         areas = (rois[:, 2] - rois[:, 0]) * (rois[:, 3] - rois[:, 1])
         soft = nms_cfg.get('soft', False)
-        keep = oks_nms(poses.keypoints, poses.scores, areas,
-                       poses.keypoints.new_tensor(sigmas),
-                       iou_threshold=nms_cfg.get('iou_threshold', 0.9), soft=soft,
-                       max_dets=max_poses if soft else None)
+        keep = oks_nms(
+            poses.keypoints,
+            poses.scores,
+            areas,
+            poses.keypoints.new_tensor(sigmas),
+            iou_threshold=nms_cfg.get('iou_threshold', 0.9),
+            soft=soft,
+            max_dets=max_poses if soft else None)
         poses = poses[keep]
     # COCOeval's order: by score, stable.
     order = torch.sort(poses.scores, descending=True, stable=True)[1]
@@ -161,8 +171,8 @@ def describe_test_protocol(rcnn_test_cfg: dict) -> str:
     else:
         nms = 'no OKS-NMS'
     rescore = (f'rescored (box score x mean keypoint score above '
-               f'{cfg.get("keypoint_score_thr", 0.2)})' if cfg.get('rescore') else
-               'box scores (no rescoring)')
+               f'{cfg.get("keypoint_score_thr", 0.2)})'
+               if cfg.get('rescore') else 'box scores (no rescoring)')
     box_nms = (cfg.get('nms') or {}).get('type', 'nms')
     return (f'box results: up to {cfg.get("max_per_img", 100)} per image after {box_nms}; '
             f'pose results: flip test {"on" if cfg.get("flip_test") else "off"}, {rescore}, '

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from hrpose.registry import MODELS
 from hrpose.structures import mirror_boxes
+
 from .pose_postprocessing import postprocess_poses
 
 
@@ -63,9 +64,8 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
 
     # The settings this head and mmdet's box branch read: a misspelled key would otherwise
     # be ignored without a word (the config dicts are open).
-    TEST_KEYS = ('score_thr', 'nms', 'max_per_img', 'mask_thr_binary', 'flip_test',
-                 'flip_indices', 'rescore', 'keypoint_score_thr', 'oks_nms',
-                 'max_poses_per_img')
+    TEST_KEYS = ('score_thr', 'nms', 'max_per_img', 'mask_thr_binary', 'flip_test', 'flip_indices',
+                 'rescore', 'keypoint_score_thr', 'oks_nms', 'max_poses_per_img')
     OKS_NMS_KEYS = ('iou_threshold', 'soft', 'sigmas')
     TRAIN_KEYS = ('assigner', 'sampler', 'pos_weight', 'debug', 'mask_size',
                   'max_keypoint_rois_per_img')
@@ -87,8 +87,7 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
     def loss(self, x: Tuple[Tensor], rpn_results_list: List[InstanceData],
              batch_data_samples: List[DetDataSample]) -> dict:
         """Box losses as in mmdet plus ``loss_keypoint``."""
-        batch_gt_instances, batch_gt_instances_ignore, _ = unpack_gt_instances(
-            batch_data_samples)
+        batch_gt_instances, batch_gt_instances_ignore, _ = unpack_gt_instances(batch_data_samples)
         sampling_results = []
         for i, rpn_results in enumerate(rpn_results_list):
             rpn_results.priors = rpn_results.pop('bboxes')
@@ -96,7 +95,9 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
                                                       batch_gt_instances_ignore[i])
             sampling_results.append(
                 self.bbox_sampler.sample(
-                    assign_result, rpn_results, batch_gt_instances[i],
+                    assign_result,
+                    rpn_results,
+                    batch_gt_instances[i],
                     feats=[level[i][None] for level in x]))
         losses = dict(self.bbox_loss(x, sampling_results)['loss_bbox'])
         losses['loss_keypoint'] = self.keypoint_loss(x, sampling_results, batch_gt_instances)
@@ -130,9 +131,12 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
             keep = (self.codec.target_weights(coords, visible).sum(dim=-1) > 0).nonzero()[:, 0]
             if max_per_img is not None and len(keep) > max_per_img:
                 keep = keep[torch.randperm(len(keep), device=keep.device)[:max_per_img]]
-            selected.append(InstanceData(rois=rois[keep], gt_inds=gt_inds[keep],
-                                         heatmap_coords=coords[keep],
-                                         keypoints_visible=visible[keep]))
+            selected.append(
+                InstanceData(
+                    rois=rois[keep],
+                    gt_inds=gt_inds[keep],
+                    heatmap_coords=coords[keep],
+                    keypoints_visible=visible[keep]))
         return selected
 
     def keypoint_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
@@ -158,8 +162,8 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         # grid, twice the error DARK and UDP remove. mmcv's kernels take RoIs in the dtype of
         # the features, so the pooled level is read in float32 too.
         with torch.autocast(device_type=levels[0].device.type, enabled=False):
-            feats = self.keypoint_roi_extractor(tuple(level.float() for level in levels),
-                                                bbox2roi(pooled))
+            feats = self.keypoint_roi_extractor(
+                tuple(level.float() for level in levels), bbox2roi(pooled))
         return self.keypoint_head(feats)
 
     def predict(self,
@@ -180,8 +184,7 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         # keypoint head rescales both.
         results_list = self.predict_bbox(
             x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg, rescale=False)
-        return self.predict_keypoints(x, results_list, batch_img_metas, x_flipped,
-                                      rescale=rescale)
+        return self.predict_keypoints(x, results_list, batch_img_metas, x_flipped, rescale=rescale)
 
     def predict_keypoints(self,
                           x: Tuple[Tensor],
@@ -201,8 +204,8 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         if sum(len(rois) for rois in rois_per_img) > 0:
             heatmaps = self._keypoint_forward(x, rois_per_img)
             if self._test_setting('flip_test', False):
-                heatmaps = (heatmaps + self._flipped_heatmaps(x_flipped, rois_per_img,
-                                                              batch_img_metas)) / 2
+                heatmaps = (heatmaps +
+                            self._flipped_heatmaps(x_flipped, rois_per_img, batch_img_metas)) / 2
         return self.keypoint_head.predict_by_feat(heatmaps, results_list, batch_img_metas,
                                                   self.test_cfg, rescale)
 
@@ -218,8 +221,8 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
     def _test_setting(self, key: str, default=None):
         return (self.test_cfg or {}).get(key, default)
 
-    def _flipped_heatmaps(self, x_flipped: Optional[Tuple[Tensor]],
-                          rois_per_img: List[Tensor], batch_img_metas: List[dict]) -> Tensor:
+    def _flipped_heatmaps(self, x_flipped: Optional[Tuple[Tensor]], rois_per_img: List[Tensor],
+                          batch_img_metas: List[dict]) -> Tensor:
         """The flip test: heatmaps of the mirrored RoIs on the mirrored image, mapped back
         by the codec (R, K * C, H, W)."""
         if x_flipped is None:
