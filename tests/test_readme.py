@@ -1,6 +1,7 @@
-"""The README's commands work as written: every file, tool, option and config key it names
-exists."""
+"""The README's and the docs' commands work as written: every file, tool, option and config key
+they name exists, every page they link to is there, and the README stays short."""
 import argparse
+import glob
 import importlib.util
 import inspect
 import itertools
@@ -14,7 +15,10 @@ from mmengine.config import Config
 from hrpose.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from tests.helpers import REPO_ROOT
 
-README = open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8').read()
+# The README and every page it leads to: their commands, files and keys are checked alike.
+DOCUMENTS = ['README.md', 'configs/hrpose/README.md'] + sorted(
+    osp.relpath(p, REPO_ROOT) for p in glob.glob(osp.join(REPO_ROOT, 'docs', 'en', '*.md')))
+README = '\n'.join(open(osp.join(REPO_ROOT, path), encoding='utf-8').read() for path in DOCUMENTS)
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
 # Settings the RoI head reads from model.test_cfg.rcnn besides mmdet's (see its docstring).
 RCNN_TEST_SETTINGS = {'flip_test', 'rescore', 'keypoint_score_thr', 'oks_nms', 'flip_indices'}
@@ -197,3 +201,17 @@ def test_every_config_key_exists():
 def test_key_check_itself(key, ok):
     cfg = Config.fromfile(osp.join(REPO_ROOT, DEFAULT_CONFIG)).to_dict()
     assert (check_key(cfg, key) is None) is ok, check_key(cfg, key)
+
+
+def test_readme_is_short_and_every_linked_page_exists():
+    readme = open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8').read()
+    assert len(readme.splitlines()) <= 150
+    assert len(DOCUMENTS) >= 8
+    missing = []
+    for path in DOCUMENTS:
+        text = open(osp.join(REPO_ROOT, path), encoding='utf-8').read()
+        for target in re.findall(r'\]\(([^)#]+?)(?:#[^)]*)?\)', text):
+            if not target.startswith('http') and not osp.exists(
+                    osp.join(REPO_ROOT, osp.dirname(path), target)):
+                missing.append(f'{path} -> {target}')
+    assert not missing, missing
