@@ -23,7 +23,7 @@ from mmengine.registry import init_default_scope
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.registry import MODELS  # noqa: E402
 from hrpose.utils import register_all_modules  # noqa: E402
-from hrpose.utils.benchmarking import force_persons, person_boxes  # noqa: E402
+from hrpose.utils.benchmarking import force_persons, random_person_boxes  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
@@ -82,7 +82,7 @@ def main() -> None:
           f'{head.codec.heatmap_size[0]}x{head.codec.heatmap_size[1]}')
     seconds = []
     for num in args.persons:
-        force_persons(roi_head, person_boxes(num, args.height, args.width, generator))
+        force_persons(roi_head, random_person_boxes(num, args.height, args.width, generator))
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
         with torch.no_grad():
             model.predict(data['inputs'], data['data_samples'])  # warm-up

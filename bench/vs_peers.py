@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.utils import register_all_modules  # noqa: E402
-from hrpose.utils.benchmarking import force_persons, person_boxes  # noqa: E402
+from hrpose.utils.benchmarking import force_persons, random_person_boxes  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 HRPOSE_CONFIGS = {
@@ -302,7 +302,7 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
     generator = torch.Generator().manual_seed(1)
     samples, images = [], []
     for _ in range(batch):
-        boxes = person_boxes(TRAIN_PERSONS, height, width, generator)
+        boxes = random_person_boxes(TRAIN_PERSONS, height, width, generator)
         x1y1, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None]
         keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2, generator=generator) * size
         sample = unresized_sample(height, width)
@@ -377,7 +377,10 @@ def main() -> None:
     rng = np.random.RandomState(0)
     image = rng.randint(0, 256, (args.height, args.width, 3)).astype(np.uint8)
     generator = torch.Generator().manual_seed(0)
-    boxes_by_n = {n: person_boxes(n, args.height, args.width, generator) for n in args.persons}
+    boxes_by_n = {
+        n: random_person_boxes(n, args.height, args.width, generator)
+        for n in args.persons
+    }
 
     builders = {'hrpose W32': lambda: build_hrpose(HRPOSE_CONFIGS['hrpose W32'], device)}
     if not args.no_w18:

@@ -17,7 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
-from hrpose.datasets.transforms.keypoint_transforms import attach_person_boxes
+from hrpose.datasets.transforms.keypoint_transforms import set_given_persons
 from hrpose.engine import check_weight_shapes, unsafe_checkpoint_loading
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
@@ -163,8 +163,8 @@ def _prepare(model: nn.Module,
         results['img_path'] = image
     packed = pipelines[from_array](results)
     if person_boxes is not None:
-        attach_person_boxes(packed['data_samples'], person_boxes[:, :4], person_boxes[:, 4],
-                            'person boxes given to the inference API')
+        set_given_persons(packed['data_samples'], person_boxes[:, :4], person_boxes[:, 4],
+                          'person boxes given to the inference API')
     return packed
 
 

@@ -123,8 +123,8 @@ class CocoKeypointDataset(CocoDataset):
 
     Given person boxes (evaluation on boxes that do not come from the detector's own box
     branch, as top-down methods report): with ``person_boxes`` each image also gets
-    ``person_boxes`` (N, 4) x1 y1 x2 y2 and ``person_box_scores`` (N,) in original image
-    pixels, and ``person_boxes_source`` (the table's wording); the detector then runs its
+    ``given_boxes`` (N, 4) x1 y1 x2 y2 and ``given_box_scores`` (N,) in original image
+    pixels, and ``given_boxes_source`` (the table's wording); the detector then runs its
     keypoint branch on exactly these boxes.
 
     Args:
@@ -202,10 +202,10 @@ class CocoKeypointDataset(CocoDataset):
                 f'differs from the number of labelled keypoints (v > 0); the visibility flags '
                 f'are used (first: {miscounted[0]})', AnnotationWarning)
         if self.person_boxes is not None:
-            self.attach_person_boxes(data_list)
+            self.load_given_boxes(data_list)
         return data_list
 
-    def attach_person_boxes(self, data_list: List[dict]) -> None:
+    def load_given_boxes(self, data_list: List[dict]) -> None:
         """Give each image the person boxes named by ``person_boxes`` (see the class)."""
         source = str(self.person_boxes)
         description = describe_person_boxes(source, self.person_box_score_thr,
@@ -219,9 +219,9 @@ class CocoKeypointDataset(CocoDataset):
                     inst['bbox'] for inst in info['instances']
                     if not inst['ignore_flag'] and inst['keypoints_visible'].any()
                 ]
-                info['person_boxes'] = np.asarray(persons, dtype=np.float32).reshape(-1, 4)
-                info['person_box_scores'] = np.ones(len(persons), dtype=np.float32)
-                info['person_boxes_source'] = description
+                info['given_boxes'] = np.asarray(persons, dtype=np.float32).reshape(-1, 4)
+                info['given_box_scores'] = np.ones(len(persons), dtype=np.float32)
+                info['given_boxes_source'] = description
             return
         if not osp.isfile(source) and not source.startswith(('http://', 'https://', 's3://')):
             raise FileNotFoundError(f"person_boxes={source!r}: no such file (give 'gt' or a "
@@ -231,8 +231,8 @@ class CocoKeypointDataset(CocoDataset):
                                                        self.cat_ids, self.person_box_score_thr,
                                                        self.max_persons_per_img)
         for info in data_list:
-            info['person_boxes'], info['person_box_scores'] = boxes_per_image[info['img_id']]
-            info['person_boxes_source'] = description
+            info['given_boxes'], info['given_box_scores'] = boxes_per_image[info['img_id']]
+            info['given_boxes_source'] = description
         left_out = {
             k: counts[k]
             for k in ('other_category', 'below_thr', 'over_cap', 'empty_box') if counts[k]

@@ -15,27 +15,28 @@ PersonBoxes = Tuple[np.ndarray, np.ndarray]  # (N, 4) x1, y1, x2, y2 and (N,) sc
 
 def describe_person_boxes(source: str,
                           score_thr: float = 0.0,
-                          max_per_img: Optional[int] = None) -> str:
+                          max_persons_per_img: Optional[int] = None) -> str:
     """How a table names the boxes its numbers were computed on."""
     if source == GROUND_TRUTH:
         return 'ground-truth person boxes'
     limits = [f'score >= {score_thr:g}'] if score_thr > 0 else []
-    if max_per_img is not None:
-        limits.append(f'at most {max_per_img} per image')
+    if max_persons_per_img is not None:
+        limits.append(f'at most {max_persons_per_img} per image')
     return f'person boxes of {source}' + (f' ({", ".join(limits)})' if limits else '')
 
 
-def load_person_box_file(path: str,
-                         image_ids: Iterable[int],
-                         category_ids: Iterable[int],
-                         score_thr: float = 0.0,
-                         max_per_img: Optional[int] = None) -> Tuple[Dict[int, PersonBoxes], dict]:
+def load_person_box_file(
+        path: str,
+        image_ids: Iterable[int],
+        category_ids: Iterable[int],
+        score_thr: float = 0.0,
+        max_persons_per_img: Optional[int] = None) -> Tuple[Dict[int, PersonBoxes], dict]:
     """Person detections per image from a COCO results-format json.
 
     The file is a list of ``{"image_id": int, "bbox": [x, y, w, h], "score": float}`` (and
     optionally ``"category_id"``: entries of other categories than ``category_ids`` are left
     out, so a multi-class detection file works). Boxes scoring below ``score_thr`` are left
-    out, and at most ``max_per_img`` of the best of each image are kept, as top-down
+    out, and at most ``max_persons_per_img`` of the best of each image are kept, as top-down
     pipelines filter their detector's output.
 
     Args:
@@ -44,7 +45,7 @@ def load_person_box_file(path: str,
             image is an error (the file belongs to another split or dataset).
         category_ids: the person category ids of the annotation file.
         score_thr: lowest score kept.
-        max_per_img: cap on boxes per image (best first); None keeps all.
+        max_persons_per_img: cap on boxes per image (best first); None keeps all.
 
     Returns:
         tuple: ``{image_id: (boxes (N, 4) float32 x1 y1 x2 y2, scores (N,) float32)}`` with
@@ -53,7 +54,7 @@ def load_person_box_file(path: str,
         ``images_without_box``.
     """
     return load_person_box_file_entries(
-        read_detection_file(path), path, image_ids, category_ids, score_thr, max_per_img)
+        read_detection_file(path), path, image_ids, category_ids, score_thr, max_persons_per_img)
 
 
 def read_detection_file(path: str) -> list:
@@ -76,10 +77,11 @@ def load_person_box_file_entries(entries: list,
                                  image_ids: Iterable[int],
                                  category_ids: Iterable[int],
                                  score_thr: float = 0.0,
-                                 max_per_img: Optional[int] = None):
+                                 max_persons_per_img: Optional[int] = None):
     """:func:`load_person_box_file` on the already read ``entries`` of ``path``."""
-    if max_per_img is not None and int(max_per_img) < 1:
-        raise ValueError(f'person boxes: max_per_img must be at least 1, got {max_per_img}')
+    if max_persons_per_img is not None and int(max_persons_per_img) < 1:
+        raise ValueError(
+            f'person boxes: max_persons_per_img must be at least 1, got {max_persons_per_img}')
     image_ids = set(int(i) for i in image_ids)
     category_ids = set(int(i) for i in category_ids)
     counts = dict(
@@ -129,9 +131,9 @@ def load_person_box_file_entries(entries: list,
     for image_id, found in per_image.items():
         # Best first; a stable sort keeps the file's order among equal scores.
         found.sort(key=lambda item: -item[0])
-        if max_per_img is not None and len(found) > max_per_img:
-            counts['over_cap'] += len(found) - max_per_img
-            found = found[:max_per_img]
+        if max_persons_per_img is not None and len(found) > max_persons_per_img:
+            counts['over_cap'] += len(found) - max_persons_per_img
+            found = found[:max_persons_per_img]
         boxes = np.array([box for _, box in found], dtype=np.float64).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x1, y1, x2, y2
         scores = np.array([score for score, _ in found], dtype=np.float32)
@@ -152,7 +154,7 @@ def image_key(path: str) -> Tuple[str, Optional[int]]:
 def person_boxes_for_images(path: str,
                             image_paths: Sequence[str],
                             score_thr: float = 0.0,
-                            max_per_img: Optional[int] = None) -> List[np.ndarray]:
+                            max_persons_per_img: Optional[int] = None) -> List[np.ndarray]:
     """Person boxes of each image file from a detection file, for the demo.
 
     Entries name their image by ``file_name`` (base name), or by ``image_id``, which is then
@@ -182,5 +184,6 @@ def person_boxes_for_images(path: str,
         raise ValueError(f'person box file {path}: none of its {len(entries)} detections names '
                          f'one of the {len(image_paths)} input images (by "file_name", or by '
                          '"image_id" equal to the number in the file name)')
-    boxes, _ = load_person_box_file_entries(remapped, path, ids, [1], score_thr, max_per_img)
+    boxes, _ = load_person_box_file_entries(remapped, path, ids, [1], score_thr,
+                                            max_persons_per_img)
     return [np.concatenate([boxes[i][0], boxes[i][1][:, None]], axis=1) for i in ids]

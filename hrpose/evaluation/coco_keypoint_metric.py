@@ -136,14 +136,14 @@ class CocoKeypointMetric(BaseMetric):
                 scores=pred['scores'].cpu().numpy(),
                 keypoints=pred['keypoints'].cpu().numpy(),
                 keypoint_scores=pred['keypoint_scores'].cpu().numpy())
-            given = sample.get('person_boxes')
+            given = sample.get('given_persons')
             if given is not None:
                 # Box AP is that of the boxes the keypoint branch was given, as they were
                 # given.
                 result.update(
-                    person_boxes=given['bboxes'].cpu().numpy(),
-                    person_box_scores=given['scores'].cpu().numpy(),
-                    person_boxes_source=sample.get('person_boxes_source', 'given person boxes'))
+                    given_boxes=given['bboxes'].cpu().numpy(),
+                    given_box_scores=given['scores'].cpu().numpy(),
+                    given_boxes_source=sample.get('given_boxes_source', 'given person boxes'))
             self.results.append(result)
 
     def results_to_coco(self, results: List[dict], category_id: int) -> Dict[str, List[dict]]:
@@ -152,7 +152,7 @@ class CocoKeypointMetric(BaseMetric):
         sigmas = self.dataset_meta.get('sigmas') if self.dataset_meta else None
         keypoint_dets, bbox_dets = [], []
         for res in results:
-            boxes, box_scores = res.get('person_boxes'), res.get('person_box_scores')
+            boxes, box_scores = res.get('given_boxes'), res.get('given_box_scores')
             if boxes is None:
                 boxes, box_scores = res['bboxes'], res['box_scores']
             for box, score in zip(boxes, box_scores):
@@ -217,18 +217,18 @@ class CocoKeypointMetric(BaseMetric):
                 logger.info(f'wrote {len(det_list)} {iou_type} results to {osp.abspath(path)}')
 
         sources = sorted(
-            {res['person_boxes_source']
-             for res in results if 'person_boxes_source' in res})
-        if len(sources) > 1 or (sources and any('person_boxes_source' not in res
+            {res['given_boxes_source']
+             for res in results if 'given_boxes_source' in res})
+        if len(sources) > 1 or (sources and any('given_boxes_source' not in res
                                                 for res in results)):
             raise RuntimeError(f'the results mix person boxes of different sources: {sources} '
                                "and the detector's own")
         protocol = (f'on {sources[0]}, not end to end'
                     if sources else "end to end, on the detector's own person boxes")
         if sources:
-            empty = sum(len(res['person_boxes']) == 0 for res in results)
+            empty = sum(len(res['given_boxes']) == 0 for res in results)
             logger.info(f'keypoint branch evaluated on {sources[0]}: '
-                        f'{sum(len(res["person_boxes"]) for res in results)} boxes, {empty} of '
+                        f'{sum(len(res["given_boxes"]) for res in results)} boxes, {empty} of '
                         f'{len(results)} images without any; box AP below is that of these '
                         'boxes')
         logger.info(f'evaluated: {sum(len(res["box_scores"]) for res in results)} box results '

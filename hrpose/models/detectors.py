@@ -29,7 +29,7 @@ class KeypointTwoStageDetector(TwoStageDetector):
     Each image gets its box results (``pred_boxes``) and its pose results
     (``pred_instances``), see :meth:`add_pred_to_datasample`.
 
-    Given person boxes (data samples carrying ``person_boxes``, see
+    Given person boxes (data samples carrying ``given_persons``, see
     ``CocoKeypointDataset(person_boxes=...)`` and the inference API): the RPN and the box
     branch are skipped and the keypoint branch runs on those boxes, with their scores, then
     rescoring and OKS-NMS as configured: keypoint AP on ground-truth or detector boxes, the
@@ -123,7 +123,7 @@ class KeypointTwoStageDetector(TwoStageDetector):
             batch_data_samples: their data samples.
             rescale: return coordinates in the original images.
         """
-        given = [sample.get('person_boxes', None) is not None for sample in batch_data_samples]
+        given = [sample.get('given_persons', None) is not None for sample in batch_data_samples]
         if any(given) and not all(given):
             raise ValueError(f'{sum(given)} of {len(given)} images of the batch carry given '
                              'person boxes: give them for every image or for none')
@@ -167,12 +167,12 @@ class KeypointTwoStageDetector(TwoStageDetector):
 
     @staticmethod
     def given_person_boxes(batch_data_samples: SampleList) -> List[InstanceData]:
-        """Each image's ``person_boxes`` (original image pixels) as detections in the
+        """Each image's ``given_persons`` (original image pixels) as detections in the
         coordinates of the network input: ``bboxes`` (N_i, 4) scaled by the image's
         ``scale_factor``, ``scores`` (N_i,), ``labels`` (N_i,) zeros (person)."""
         results_list = []
         for sample in batch_data_samples:
-            given = sample.person_boxes
+            given = sample.given_persons
             boxes = scale_boxes(given.bboxes.float(), sample.metainfo['scale_factor'])
             results_list.append(
                 InstanceData(

@@ -8,7 +8,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 
-def person_boxes(num: int, height: int, width: int, generator: torch.Generator) -> Tensor:
+def random_person_boxes(num: int, height: int, width: int, generator: torch.Generator) -> Tensor:
     """``num`` person-shaped boxes (x1, y1, x2, y2) spread over the image."""
     h = torch.empty(num).uniform_(0.2, 0.6, generator=generator) * height
     w = h * torch.empty(num).uniform_(0.3, 0.6, generator=generator)

@@ -79,7 +79,7 @@ def test_ground_truth_boxes_and_a_perfect_head_give_keypoint_ap_1(tmp_path, shar
         for sample in data_samples:
             gt = sample.gt_instances
             gt = gt[gt.keypoints_visible.sum(dim=1) > 0]
-            torch.testing.assert_close(sample.person_boxes.bboxes, gt.bboxes)
+            torch.testing.assert_close(sample.given_persons.bboxes, gt.bboxes)
             scale_xy = gt.keypoints.new_tensor(sample.metainfo['scale_factor'])
             state['batch'].append(
                 dict(
@@ -171,7 +171,8 @@ def test_detection_file_filters_and_counts(tmp_path):
             dict(image_id=1, category_id=3, bbox=[5, 5, 10, 20], score=0.99),  # a car
             dict(image_id=2, category_id=1, bbox=[5, 5, 0, 20], score=0.99),  # empty
         ]))
-    boxes, counts = load_person_box_file(str(path), [1, 2, 3], [1], score_thr=0.2, max_per_img=1)
+    boxes, counts = load_person_box_file(
+        str(path), [1, 2, 3], [1], score_thr=0.2, max_persons_per_img=1)
     np.testing.assert_allclose(boxes[1][0], [[5, 5, 15, 25]])  # the best one, x1 y1 x2 y2
     np.testing.assert_allclose(boxes[1][1], [0.95])
     assert len(boxes[2][0]) == len(boxes[3][0]) == 0

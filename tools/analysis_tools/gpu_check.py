@@ -398,7 +398,7 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     from mmengine.registry import init_default_scope
 
     from hrpose.registry import MODELS
-    from hrpose.utils.benchmarking import force_persons, person_boxes, time_call
+    from hrpose.utils.benchmarking import force_persons, random_person_boxes, time_call
     init_default_scope('hrpose')
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     cfg.model.backbone.init_cfg = None
@@ -420,7 +420,8 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     generator = torch.Generator().manual_seed(0)
     times = []
     for num in persons:
-        force_persons(model.roi_head, person_boxes(num, height, width, generator).to(device))
+        force_persons(model.roi_head,
+                      random_person_boxes(num, height, width, generator).to(device))
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
         with torch.no_grad():
             seconds = time_call(lambda: model.predict(data['inputs'], data['data_samples']),
@@ -436,7 +437,7 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     ]
 
     # The same persons on the same image through the reference.
-    boxes = person_boxes(max(persons), height, width, torch.Generator().manual_seed(1))
+    boxes = random_person_boxes(max(persons), height, width, torch.Generator().manual_seed(1))
     force_persons(model.roi_head, boxes.to(device))
     force_persons(reference_model.roi_head, boxes)
     data = reference_model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)

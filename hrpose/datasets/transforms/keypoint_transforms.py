@@ -103,8 +103,8 @@ class PackKeypointDetInputs(PackDetInputs):
     into ``gt_instances`` (crowd instances go to ``ignored_instances``, as boxes do).
 
     Given person boxes (see ``CocoKeypointDataset(person_boxes=...)``) are packed as the
-    data sample's ``person_boxes`` (``bboxes`` (N, 4) in original image pixels, ``scores``
-    (N,)) with ``person_boxes_source`` in its metainfo.
+    data sample's ``given_persons`` (``bboxes`` (N, 4) in original image pixels, ``scores``
+    (N,)) with ``given_boxes_source`` in its metainfo.
     """
 
     mapping_table = {
@@ -126,15 +126,15 @@ class PackKeypointDetInputs(PackDetInputs):
 
     def transform(self, results: dict) -> dict:
         packed = super().transform(results)
-        if 'person_boxes' in results:
-            attach_person_boxes(packed['data_samples'], results['person_boxes'],
-                                results.get('person_box_scores'),
-                                results.get('person_boxes_source', 'given person boxes'))
+        if 'given_boxes' in results:
+            set_given_persons(packed['data_samples'], results['given_boxes'],
+                              results.get('given_box_scores'),
+                              results.get('given_boxes_source', 'given person boxes'))
         return packed
 
 
-def attach_person_boxes(data_sample, boxes, scores=None, source: str = 'given person boxes'):
-    """Set ``data_sample.person_boxes``: the boxes (N, 4) x1 y1 x2 y2 in original image
+def set_given_persons(data_sample, boxes, scores=None, source: str = 'given person boxes'):
+    """Set ``data_sample.given_persons``: the boxes (N, 4) x1 y1 x2 y2 in original image
     pixels, and their scores (N,) (1 where none are given), whose persons the detector's
     keypoint branch then takes instead of its own detections."""
     boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4)
@@ -142,6 +142,6 @@ def attach_person_boxes(data_sample, boxes, scores=None, source: str = 'given pe
         np.asarray(scores, dtype=np.float32)).reshape(-1)
     if len(scores) != len(boxes):
         raise ValueError(f'person boxes: {len(boxes)} boxes but {len(scores)} scores')
-    data_sample.person_boxes = InstanceData(bboxes=boxes, scores=scores)
-    data_sample.set_metainfo(dict(person_boxes_source=source))
+    data_sample.given_persons = InstanceData(bboxes=boxes, scores=scores)
+    data_sample.set_metainfo(dict(given_boxes_source=source))
     return data_sample
