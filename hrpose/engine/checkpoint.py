@@ -16,10 +16,12 @@ One more thing stands in the way: ``HistoryBuffer.__getstate__`` adds the class-
 statistics functions (``HistoryBuffer.min``, ``.max``, ...) to every pickled buffer, and
 pickle protocol 2 (torch.save's default) writes each as ``getattr(HistoryBuffer, 'min')``.
 Allow-listing ``builtins.getattr`` would let a crafted checkpoint walk from any allowed
-object to arbitrary code, so instead the buffers are pickled without those functions: they
-are registered on the class when mmengine is imported, so nothing is lost.
+object to arbitrary code, so instead the buffers are pickled without those functions
+(:func:`reduce_history_buffer`, registered with ``copyreg``): they are registered on the
+class when mmengine is imported, so nothing is lost.
 """
 import contextlib
+import copyreg
 import importlib
 import os
 import os.path as osp
@@ -79,21 +81,25 @@ def checkpoint_safe_globals() -> List[Tuple[object, str]]:
     return found
 
 
-def _history_buffer_state(buffer) -> dict:
-    """Pickled state of a ``HistoryBuffer``: its data, without the statistics functions."""
-    state = buffer.__dict__.copy()
-    state.pop('statistics_methods', None)
-    return state
+def reduce_history_buffer(buffer) -> tuple:
+    """How a ``HistoryBuffer`` pickles: as the default protocol-2 reduction of an object
+    (a new instance of its class, then its state), the state without the statistics
+    functions mmengine's ``__getstate__`` adds; its ``__setstate__`` registers them again."""
+    state = {k: v for k, v in buffer.__dict__.items() if k != 'statistics_methods'}
+    return copyreg.__newobj__, (type(buffer), ), state
 
 
 def register_checkpoint_safe_globals() -> None:
     """Make the checkpoints mmengine writes loadable with ``torch.load(weights_only=True)``.
 
-    Allow-lists the data types of :data:`CHECKPOINT_SAFE_GLOBALS` and makes
-    ``HistoryBuffer`` pickle without function references. Idempotent.
+    Allow-lists the data types of :data:`CHECKPOINT_SAFE_GLOBALS` and registers
+    :func:`reduce_history_buffer` as the way ``HistoryBuffer`` pickles, through the standard
+    library's ``copyreg`` (every pickler consults it before the class's own
+    ``__getstate__``; mmengine offers no hook of its own), so that mmengine's class itself
+    is left as it is. Idempotent.
     """
     from mmengine.logging import HistoryBuffer
-    HistoryBuffer.__getstate__ = _history_buffer_state
+    copyreg.pickle(HistoryBuffer, reduce_history_buffer)
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
@@ -273,6 +279,10 @@ def register_local_checkpoint_loader() -> None:
     def load_from_zoo_safely(filename, map_location=None):
         return load_zoo_checkpoint(filename, map_location)
 
+    # mmengine's own mechanism, its registry of loaders by prefix. The empty prefix is the
+    # one every local path falls to, so this replaces mmengine's local loader for the
+    # process: mmengine takes no loader per call, and its Runner, load_checkpoint and the
+    # tools all load through this registry.
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
     CheckpointLoader.register_scheme(
         prefixes=('http://', 'https://'), loader=load_from_url_safely, force=True)

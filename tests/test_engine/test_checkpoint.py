@@ -10,7 +10,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from hrpose.engine import checkpoint_safe_globals
+from hrpose.engine import checkpoint_safe_globals, register_checkpoint_safe_globals
 from hrpose.utils import register_all_modules
 
 # Allow-lists mmengine's checkpoint types and routes local checkpoints through hrpose's
@@ -102,6 +102,32 @@ print('loaded after register_all_modules')
     refusal = proc.stdout.split('loaded after register_all_modules')[0]
     assert 'HistoryBuffer' in refusal or 'numpy' in refusal
     assert proc.stdout.splitlines()[-1] == 'loaded after register_all_modules'
+
+
+def test_history_buffers_pickle_without_functions_and_mmengine_keeps_its_class():
+    """The buffers' pickling is registered with copyreg: mmengine's HistoryBuffer keeps its
+    own __getstate__, and a pickled buffer names no function (getattr would have to be
+    allow-listed for those)."""
+    import copyreg
+    import pickletools
+
+    from mmengine.logging import HistoryBuffer, history_buffer
+
+    from hrpose.engine.checkpoint import reduce_history_buffer
+    register_checkpoint_safe_globals()
+    assert HistoryBuffer.__getstate__.__module__ == history_buffer.__name__
+    assert copyreg.dispatch_table[HistoryBuffer] is reduce_history_buffer
+    buffer = HistoryBuffer()
+    buffer.update(1.5)
+    data = pickle.dumps(buffer, protocol=2)
+    globals_named = [arg for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL']
+    # protocol 2 writes bytes through _codecs.encode, which torch's safe loader allows
+    assert 'mmengine.logging.history_buffer HistoryBuffer' in globals_named
+    assert all(
+        g.startswith(('mmengine.logging.history_buffer HistoryBuffer', 'numpy', '_codecs encode'))
+        for g in globals_named), globals_named
+    restored = pickle.loads(data)
+    assert restored.current() == 1.5 and restored.statistics('mean') == 1.5
 
 
 def test_types_outside_the_allow_list_are_still_refused(tmp_path):
