@@ -64,11 +64,10 @@ def end_run() -> None:
     """End a successful train or test run. A distributed one meets the other ranks, destroys
     its process group and leaves at once with status 0, its logs and streams flushed.
 
-    Left to the interpreter's teardown, a finished rank sometimes aborted (SIGABRT,
-    "terminate called without an active exception", after its last Python frame) even with
-    the process group destroyed, and the launcher reported a failed run whose checkpoints
-    and results were all written: 3 of 4 runs of the whole test suite on 2026-11-26 on a
-    2-core machine, never the test alone.
+    Left to the interpreter's teardown, a finished rank can abort (SIGABRT, "terminate
+    called without an active exception", after its last Python frame) even with the process
+    group destroyed, and the launcher then reports a failed run whose checkpoints and
+    results were all written.
     """
     if finish_distributed():
         logging.shutdown()
