@@ -22,8 +22,7 @@ from mmengine.registry import init_default_scope
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from hrpose.registry import MODELS  # noqa: E402
-from hrpose.utils import register_all_modules  # noqa: E402
-from hrpose.utils.benchmarking import force_persons, random_person_boxes  # noqa: E402
+from hrpose.utils import benchmarking, register_all_modules  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/hrpose/hrpose_hrnet-w32_hrfpn_1x_coco.py'
@@ -59,15 +58,8 @@ def main() -> None:
     cfg.model.backbone.init_cfg = None  # random weights: the cost does not depend on them
     model = MODELS.build(cfg.model).eval()
 
-    from mmdet.structures import DetDataSample
     image = torch.randint(0, 256, (3, args.height, args.width), dtype=torch.uint8)
-    sample = DetDataSample(
-        metainfo=dict(
-            img_shape=(args.height, args.width),
-            ori_shape=(args.height, args.width),
-            scale_factor=(1.0, 1.0),
-            pad_shape=(args.height, args.width),
-            batch_input_shape=(args.height, args.width)))
+    sample = benchmarking.unresized_sample(args.height, args.width)
     generator = torch.Generator().manual_seed(0)
 
     roi_head = model.roi_head
@@ -82,7 +74,8 @@ def main() -> None:
           f'{head.codec.heatmap_size[0]}x{head.codec.heatmap_size[1]}')
     seconds = []
     for num in args.persons:
-        force_persons(roi_head, random_person_boxes(num, args.height, args.width, generator))
+        benchmarking.force_persons(
+            roi_head, benchmarking.random_person_boxes(num, args.height, args.width, generator))
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
         with torch.no_grad():
             model.predict(data['inputs'], data['data_samples'])  # warm-up

@@ -36,8 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from hrpose.utils import register_all_modules  # noqa: E402
-from hrpose.utils.benchmarking import force_persons, random_person_boxes  # noqa: E402
+from hrpose.utils import benchmarking, register_all_modules  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
 
 HRPOSE_CONFIGS = {
@@ -131,19 +130,6 @@ def timed(run: Callable[[], object], device: torch.device) -> Dict[str, float]:
 # ------------------------------------------------------------------------- the models
 
 
-def unresized_sample(height: int, width: int):
-    """A data sample for an image given to the model at its own size (no resize, no
-    padding)."""
-    from mmdet.structures import DetDataSample
-    return DetDataSample(
-        metainfo=dict(
-            img_shape=(height, width),
-            ori_shape=(height, width),
-            scale_factor=(1.0, 1.0),
-            pad_shape=(height, width),
-            batch_input_shape=(height, width)))
-
-
 def build_hrpose(config: str, device: torch.device):
     from mmengine.registry import init_default_scope
 
@@ -156,10 +142,10 @@ def build_hrpose(config: str, device: torch.device):
     def predictor(image: np.ndarray, boxes: torch.Tensor) -> Callable[[], object]:
         height, width = image.shape[:2]
         tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
-        sample = unresized_sample(height, width)
+        sample = benchmarking.unresized_sample(height, width)
 
         def run():
-            force_persons(model.roi_head, boxes.to(device))
+            benchmarking.force_persons(model.roi_head, boxes.to(device))
             with torch.no_grad():
                 data = model.data_preprocessor(dict(inputs=[tensor], data_samples=[sample]), False)
                 results = model.predict(data['inputs'], data['data_samples'])
@@ -232,7 +218,7 @@ def build_top_down(device: torch.device):
     def predictor(image: np.ndarray, boxes: torch.Tensor) -> Callable[[], object]:
         height, width = image.shape[:2]
         tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
-        sample = unresized_sample(height, width)
+        sample = benchmarking.unresized_sample(height, width)
         person_boxes_np = boxes.numpy()
 
         def run():
@@ -302,10 +288,10 @@ def training_step_comparison(device: torch.device, height: int, width: int, batc
     generator = torch.Generator().manual_seed(1)
     samples, images = [], []
     for _ in range(batch):
-        boxes = random_person_boxes(TRAIN_PERSONS, height, width, generator)
+        boxes = benchmarking.random_person_boxes(TRAIN_PERSONS, height, width, generator)
         x1y1, size = boxes[:, None, :2], (boxes[:, 2:] - boxes[:, :2])[:, None]
         keypoints = x1y1 + torch.rand(TRAIN_PERSONS, NUM_KEYPOINTS, 2, generator=generator) * size
-        sample = unresized_sample(height, width)
+        sample = benchmarking.unresized_sample(height, width)
         sample.gt_instances = InstanceData(
             bboxes=boxes,
             labels=torch.zeros(TRAIN_PERSONS, dtype=torch.long),
@@ -378,7 +364,7 @@ def main() -> None:
     image = rng.randint(0, 256, (args.height, args.width, 3)).astype(np.uint8)
     generator = torch.Generator().manual_seed(0)
     boxes_by_n = {
-        n: random_person_boxes(n, args.height, args.width, generator)
+        n: benchmarking.random_person_boxes(n, args.height, args.width, generator)
         for n in args.persons
     }
 

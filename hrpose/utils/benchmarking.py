@@ -62,3 +62,16 @@ def time_call(fn, repeats: int, sync=lambda: None) -> float:
         sync()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def unresized_sample(height: int, width: int):
+    """A data sample for an image given to the model at its own size (no resize, no
+    padding)."""
+    from mmdet.structures import DetDataSample
+    return DetDataSample(
+        metainfo=dict(
+            img_shape=(height, width),
+            ori_shape=(height, width),
+            scale_factor=(1.0, 1.0),
+            pad_shape=(height, width),
+            batch_input_shape=(height, width)))

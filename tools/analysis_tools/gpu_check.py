@@ -393,12 +393,12 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     thread for the CPU (another order of the sums)."""
     import copy
 
-    from mmdet.structures import DetDataSample
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     from hrpose.registry import MODELS
-    from hrpose.utils.benchmarking import force_persons, random_person_boxes, time_call
+    from hrpose.utils.benchmarking import (force_persons, random_person_boxes, time_call,
+                                           unresized_sample)
     init_default_scope('hrpose')
     cfg = Config.fromfile(W32_CONFIG if device.type == 'cuda' else TINY_CONFIG)
     cfg.model.backbone.init_cfg = None
@@ -409,13 +409,7 @@ def check_inference(device: torch.device, persons: List[int], repeats: int) -> L
     height, width = 800, 1216
     image = torch.randint(
         0, 256, (3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    sample = DetDataSample(
-        metainfo=dict(
-            img_shape=(height, width),
-            ori_shape=(height, width),
-            scale_factor=(1.0, 1.0),
-            pad_shape=(height, width),
-            batch_input_shape=(height, width)))
+    sample = unresized_sample(height, width)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     times = []
