@@ -1,4 +1,5 @@
-from .coco_keypoint import AnnotationWarning, CocoKeypointDataset, load_keypoint_metainfo
+from .annotation_checks import AnnotationWarning
+from .coco_keypoint import CocoKeypointDataset, load_keypoint_metainfo
 from .samplers import (SeededDefaultSampler, SeededIndex, SeededInfiniteSampler, augmentation_seed,
                        seeded_generators)
 from .synthetic import make_synthetic_coco, render_synthetic_image

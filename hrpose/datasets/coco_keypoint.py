@@ -2,8 +2,7 @@
 import json
 import os.path as osp
 import warnings
-from collections import Counter
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Union
 
 import numpy as np
 from mmdet.datasets import CocoDataset
@@ -11,6 +10,8 @@ from mmdet.datasets.api_wrappers import COCO
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from hrpose.datasets.annotation_checks import (AnnotationWarning, check_coco_structure,
+                                               person_keypoints)
 from hrpose.datasets.person_boxes import GROUND_TRUTH, describe_person_boxes, load_person_box_file
 from hrpose.datasets.samplers import seeded_generators
 from hrpose.registry import DATASETS
@@ -19,10 +20,6 @@ from hrpose.utils.config_files import resolve_config_path
 
 # Keys a keypoint metainfo must have, each a list with one entry per keypoint.
 _PER_KEYPOINT_KEYS = ('keypoint_names', 'flip_indices', 'sigmas')
-
-
-class AnnotationWarning(UserWarning):
-    """Annotations that were used with a correction or left out; the message says which."""
 
 
 def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
@@ -66,48 +63,6 @@ def load_keypoint_metainfo(metainfo: Optional[dict]) -> dict:
                              f'0..{num_keypoints - 1}')
     metainfo['num_keypoints'] = num_keypoints
     return metainfo
-
-
-def _first(values, count: int = 3) -> str:
-    return ', '.join(repr(v) for v in list(values)[:count])
-
-
-def check_coco_structure(dataset: dict, ann_file: str, classes: Sequence[str]) -> None:
-    """Refuse a COCO json that would load but corrupt the numbers silently.
-
-    Image ids must be integers and unique (pycocotools keeps the last image of a repeated
-    id and gives it the persons of both), annotation ids unique, and some annotation must
-    be of a category the metainfo names (otherwise every person is skipped and the metrics
-    come out -1).
-
-    Raises:
-        ValueError: naming the file and the offending ids or categories.
-    """
-    images = dataset.get('images', [])
-    bad_ids = [
-        im.get('id') for im in images
-        if not isinstance(im.get('id'), int) or isinstance(im.get('id'), bool)
-    ]
-    if bad_ids:
-        raise ValueError(f'{ann_file}: image ids must be integers, as in COCO; got '
-                         f'{len(bad_ids)} other(s): {_first(bad_ids)}')
-    repeated = [i for i, n in Counter(im['id'] for im in images).items() if n > 1]
-    if repeated:
-        raise ValueError(f'{ann_file}: {len(repeated)} image id(s) appear more than once in '
-                         f'"images" (e.g. {_first(repeated)}); each image needs its own id')
-    annotations = dataset.get('annotations', [])
-    repeated = [i for i, n in Counter(a.get('id') for a in annotations).items() if n > 1]
-    if repeated:
-        raise ValueError(f'{ann_file}: {len(repeated)} annotation id(s) appear more than once '
-                         f'(e.g. {_first(repeated)}); each annotation needs its own id')
-    wanted = {c['id'] for c in dataset.get('categories', []) if c.get('name') in classes}
-    found = sum(1 for a in annotations if a.get('category_id') in wanted)
-    if not found:
-        names = [c.get('name') for c in dataset.get('categories', [])]
-        raise ValueError(
-            f'{ann_file}: no person annotations found: the dataset reads categories named '
-            f'{list(classes)}; the file has {len(annotations)} annotation(s) and the '
-            f'categories {names}')
 
 
 @DATASETS.register_module()
@@ -181,7 +136,7 @@ class CocoKeypointDataset(CocoDataset):
         """Load the json; a malformed file is reported with its name and position.
 
         Annotations that are corrected or left out are reported in one warning per kind,
-        with their number and the first example: boxes of zero or negative area (left out,
+        with their number and the first example: boxes under a pixel wide or high (left out,
         as mmdet does) and ``num_keypoints`` that disagrees with the visibility flags (the
         flags are trusted).
         """
@@ -195,15 +150,31 @@ class CocoKeypointDataset(CocoDataset):
         if degenerate:
             warnings.warn(
                 f'{self.ann_file}: left out {len(degenerate)} person annotation(s) whose box '
-                f'has zero or negative area (first: {degenerate[0]})', AnnotationWarning)
+                f'is under a pixel wide or high (first: {degenerate[0]})', AnnotationWarning)
         if miscounted:
             warnings.warn(
                 f'{self.ann_file}: {len(miscounted)} annotation(s) have a `num_keypoints` that '
                 f'differs from the number of labelled keypoints (v > 0); the visibility flags '
                 f'are used (first: {miscounted[0]})', AnnotationWarning)
+        if not self.test_mode:
+            self.check_something_to_learn(data_list)
         if self.person_boxes is not None:
             self.load_given_boxes(data_list)
         return data_list
+
+    def check_something_to_learn(self, data_list: List[dict]) -> None:
+        """A training set needs a person that is not a crowd region (an error otherwise),
+        and for the keypoint branch one with a labelled keypoint (a warning otherwise)."""
+        persons = [
+            inst for info in data_list for inst in info['instances'] if not inst['ignore_flag']
+        ]
+        if not persons:
+            raise ValueError(f'{self.ann_file}: nothing to learn: every person annotation is a '
+                             'crowd region (iscrowd=1) or was left out')
+        if not any(inst['keypoints_visible'].any() for inst in persons):
+            warnings.warn(
+                f'{self.ann_file}: no person has a labelled keypoint: the keypoint branch has '
+                'nothing to learn (its loss stays 0)', AnnotationWarning)
 
     def load_given_boxes(self, data_list: List[dict]) -> None:
         """Give each image the person boxes named by ``person_boxes`` (see the class)."""
@@ -270,29 +241,13 @@ class CocoKeypointDataset(CocoDataset):
                 continue
             where = (f'{self.ann_file}: annotation id {ann.get("id")} of image id '
                      f'{img_info["img_id"]} ({img_info["file_name"]})')
-            if 'bbox' not in ann:
-                raise ValueError(f'{where}: no `bbox`; every person annotation needs one, '
-                                 '[x, y, width, height] in pixels (COCO format)')
-            if not np.all(np.isfinite(np.asarray(ann['bbox'], dtype=np.float64))):
-                raise ValueError(f'{where}: `bbox` {ann["bbox"]} holds a non-finite number')
+            keypoints = person_keypoints(ann, num_keypoints, where)
             x, y, w, h = ann['bbox']
-            if w < 1 or h < 1 or ann.get('area', w * h) <= 0:
-                # No person to learn from (mmdet leaves such boxes out too).
+            if w < 1 or h < 1:
+                # No person to learn from (mmdet leaves such boxes out too). The `area`
+                # field plays no part: it is the OKS's, and the metric fills a missing one.
                 corrections['degenerate_box'].append(f'{where}: bbox {ann["bbox"]}')
                 continue
-            raw_keypoints = ann.get('keypoints')
-            if raw_keypoints is None:
-                raw_keypoints = [0.0] * (3 * num_keypoints)
-            if len(raw_keypoints) != 3 * num_keypoints:
-                raise ValueError(
-                    f'{where}: `keypoints` has {len(raw_keypoints)} values, expected 3 x K = '
-                    f'{3 * num_keypoints} (K={num_keypoints} from the dataset metainfo '
-                    f'{self.metainfo.get("dataset_name", "")!r})')
-            keypoints = np.asarray(raw_keypoints, dtype=np.float32).reshape(num_keypoints, 3)
-            if not np.all(np.isfinite(keypoints)):
-                bad = int(np.flatnonzero(~np.isfinite(keypoints).all(axis=1))[0])
-                raise ValueError(f'{where}: `keypoints` holds a non-finite number (keypoint '
-                                 f'{bad}: {raw_keypoints[3 * bad:3 * bad + 3]})')
             visible = (keypoints[:, 2] > 0).astype(np.float32)
             if 'num_keypoints' in ann and int(ann['num_keypoints']) != int(visible.sum()):
                 corrections['num_keypoints'].append(

@@ -13,6 +13,8 @@ from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from hrpose.datasets.annotation_checks import (BOX_AREA_RATIO, load_checked_coco,
+                                               read_annotation_json)
 from hrpose.registry import METRICS
 from hrpose.structures import continuous_to_coco
 
@@ -22,10 +24,6 @@ _KEYPOINT_STATS = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75', 'AR
 _CROWD_STATS = ('AP', 'AP50', 'AP75', 'AR', 'AR50', 'AR75', 'AP_easy', 'AP_medium', 'AP_hard')
 _BBOX_STATS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
-# CrowdPose's official evaluation (crowdposetools; xtcocotools with use_area=False, as mmpose
-# runs it) takes 0.53 x the box area as the object's area in the OKS: CrowdPose's json has no
-# segmentation areas, and 0.53 is the ratio of segmentation to box areas of COCO persons.
-BOX_AREA_RATIO = 0.53
 # CrowdPose's difficulty levels by the image's crowd index: easy below 0.2, hard from 0.8.
 CROWD_INDEX_SPLITS = (0.2, 0.8)
 
@@ -33,17 +31,18 @@ CROWD_INDEX_SPLITS = (0.2, 0.8)
 def set_object_areas(coco_gt: COCO, use_area: bool = True) -> int:
     """Give each ground-truth person the area the OKS divides by.
 
-    With ``use_area`` the json's ``area`` is kept where there is one; without it (or where
-    it is missing) the area is ``0.53 x`` the box area, as CrowdPose's evaluation computes
-    it. pycocotools reads ``area`` both in the OKS and for the area ranges, as the official
-    code does with its 0.53 areas.
+    With ``use_area`` the json's ``area`` is kept where it is positive; without it (or where
+    it is missing or not positive) the area is ``0.53 x`` the box area, as CrowdPose's
+    evaluation computes it. pycocotools reads ``area`` both in the OKS and for the area
+    ranges, as the official code does with its 0.53 areas.
 
     Returns:
         int: how many annotations got the 0.53 x box area.
     """
     replaced = 0
     for ann in coco_gt.dataset['annotations']:
-        if not use_area or 'area' not in ann:
+        area = ann.get('area')
+        if not use_area or not isinstance(area, (int, float)) or not area > 0:
             ann['area'] = float(ann['bbox'][2] * ann['bbox'][3]) * BOX_AREA_RATIO
             replaced += 1
     if replaced:
@@ -196,16 +195,32 @@ class CocoKeypointMetric(BaseMetric):
                 f'{len(missing)} of {len(coco_gt.getImgIds())} annotated images have no result '
                 f'(e.g. image id {min(missing)}); their persons count as missed')
 
+    @BaseMetric.dataset_meta.setter
+    def dataset_meta(self, dataset_meta: dict) -> None:
+        """Set by the evaluator when the loop is built, before the first image: the ground
+        truth is loaded and checked then, so that a bad file stops the run before the
+        inference instead of after it."""
+        BaseMetric.dataset_meta.fset(self, dataset_meta)
+        self._coco_gt = self.load_ground_truth() if dataset_meta else None
+
+    def load_ground_truth(self) -> COCO:
+        """``ann_file`` as pycocotools will score it, checked and corrected by
+        :func:`~hrpose.datasets.annotation_checks.checked_ground_truth` (ids, boxes,
+        keypoints, ``num_keypoints`` from the flags, missing or non-positive areas as 0.53 x
+        the box area, a set with someone to score)."""
+        meta = self.dataset_meta or {}
+        with get_local_path(self.ann_file) as local_path:
+            num_keypoints = len(meta['sigmas']) if 'sigmas' in meta else None
+            if num_keypoints is None:  # no metainfo: the K of the file's first keypoints
+                first = next((a for a in read_annotation_json(self.ann_file, local_path).get(
+                    'annotations', []) if a.get('keypoints')), {})
+                num_keypoints = len(first.get('keypoints', [])) // 3
+            return load_checked_coco(self.ann_file, meta.get('classes', ('person', )),
+                                     num_keypoints, self.use_area, local_path)
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         logger = MMLogger.get_current_instance()
-        with get_local_path(self.ann_file) as local_path:
-            with contextlib.redirect_stdout(io.StringIO()):
-                coco_gt = COCO(local_path)
-        replaced = set_object_areas(coco_gt, self.use_area)
-        if replaced and self.use_area:
-            logger.warning(f'{replaced} annotation(s) of {self.ann_file} have no "area": their '
-                           f'OKS area is {BOX_AREA_RATIO} x the box area, as CrowdPose '
-                           'evaluates')
+        coco_gt = getattr(self, '_coco_gt', None) or self.load_ground_truth()
         self.check_image_coverage(results, coco_gt)
         category_id = coco_gt.getCatIds(catNms=['person']) or coco_gt.getCatIds()
         dets = self.results_to_coco(results, category_id[0])

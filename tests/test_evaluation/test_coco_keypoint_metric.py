@@ -143,12 +143,28 @@ def test_perfect_predictions_score_one(shared_data):
     assert metric.evaluate(len(samples))['coco/kpt_AP'] == pytest.approx(1.0)
 
 
-def test_keypoint_count_mismatch_is_explained(shared_data):
+def test_keypoint_count_mismatch_is_explained_before_any_prediction(shared_data):
     ann_file = osp.join(shared_data, 'coco/test_coco.json')
     metric = CocoKeypointMetric(ann_file=ann_file)
-    metric.dataset_meta = load_keypoint_metainfo(dict(CROWDPOSE_METAINFO))
-    metric.process({}, noisy_predictions(ann_file, 17, seed=0))
-    with pytest.raises(ValueError, match='K=17 keypoints but the dataset metainfo has 14'):
+    # The evaluator sets the metainfo when the loop is built, before the first image.
+    with pytest.raises(
+            ValueError,
+            match=r'annotation id 442619 .*`keypoints` has 51 values, '
+            r'expected 3 x K = 42 \(K=14'):
+        metric.dataset_meta = load_keypoint_metainfo(dict(CROWDPOSE_METAINFO))
+
+
+def test_predictions_of_another_k_than_the_metainfo_are_explained(shared_data):
+    ann_file = osp.join(shared_data, 'coco/test_coco.json')
+    metric = CocoKeypointMetric(ann_file=ann_file)
+    metric.dataset_meta = load_keypoint_metainfo(dict(COCO_METAINFO))
+    samples = noisy_predictions(ann_file, 17, seed=0)
+    for sample in samples:  # a 14-keypoint model's poses
+        pred = sample['pred_instances']
+        pred['keypoints'], pred['keypoint_scores'] = (pred['keypoints'][:, :14],
+                                                      pred['keypoint_scores'][:, :14])
+    metric.process({}, samples)
+    with pytest.raises(ValueError, match='K=14 keypoints but the dataset metainfo has 17'):
         metric.evaluate(4)
 
 

@@ -17,8 +17,8 @@ import json
 import os.path as osp
 
 import numpy as np
-from pycocotools.coco import COCO
 
+from hrpose.datasets.annotation_checks import load_checked_coco
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
 from hrpose.evaluation.keypoint_errors import per_keypoint_errors
 
@@ -60,7 +60,9 @@ def main() -> None:
     if not osp.isfile(args.gt):
         raise FileNotFoundError(f'{args.gt}: no such ground-truth file')
     metainfo = load_keypoint_metainfo(dict(from_file=args.metainfo))
-    coco_gt = COCO(args.gt)
+    # Checked as the metric checks it: num_keypoints from the flags, missing areas filled.
+    coco_gt = load_checked_coco(args.gt, metainfo.get('classes', ('person', )),
+                                metainfo['num_keypoints'])
     stats = per_keypoint_errors(coco_gt, load_results(args.results), metainfo['sigmas'],
                                 args.min_oks)
     sigmas = np.asarray(metainfo['sigmas'])
