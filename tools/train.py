@@ -8,12 +8,13 @@ Several processes or nodes: tools/dist_train.sh CONFIG NUM_PROCESSES [args]; Slu
 tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args].
 """
 import argparse
+import os
 import os.path as osp
 
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from hrpose.engine import find_resumable_checkpoint, remove_stale_temporaries
+from hrpose.engine import find_resumable_checkpoint, lock_work_dir, remove_stale_temporaries
 from hrpose.utils import register_all_modules
 from hrpose.utils.config_files import load_config
 from hrpose.utils.registry_errors import explain_unknown_types
@@ -60,6 +61,24 @@ def main() -> None:
                            f'{args.config}')
         cfg.auto_scale_lr.enable = True
 
+    # One training per work dir (rank 0 holds it for a distributed run): a second one
+    # would overwrite this one's checkpoints.
+    lock = None
+    if int(os.environ.get('RANK', '0')) == 0:
+        lock = lock_work_dir(cfg.work_dir)
+        if lock.stale:
+            print(f'{cfg.work_dir}: the lock of a run that is no longer running ({lock.stale}) '
+                  'was taken over')
+    try:
+        train(cfg, args)
+    finally:
+        if lock is not None:
+            lock.release()
+    end_run()
+
+
+def train(cfg, args) -> None:
+    """Resolve ``--resume``, clean up after an interrupted save, and train."""
     if args.resume == 'auto':
         # mmengine would trust `last_checkpoint` blindly; a crash can leave it empty or
         # pointing at a file cut short, so the newest complete checkpoint is looked up here.
@@ -83,7 +102,6 @@ def main() -> None:
                   f'{cfg.work_dir}')
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
-    end_run()
 
 
 if __name__ == '__main__':
