@@ -57,6 +57,12 @@ def parse_args() -> argparse.Namespace:
         type=positive_int,
         default=None,
         help='with a detection file: keep at most this many boxes per image, best first')
+    parser.add_argument(
+        '--person-box-format',
+        choices=('xywh', 'xyxy'),
+        default=None,
+        help='with a detection file: how it writes boxes (default xywh, COCO results format; '
+        'a file that looks like x1, y1, x2, y2 is refused unless this says xyxy)')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
 
@@ -66,16 +72,18 @@ def apply_person_boxes(cfg, args) -> None:
     options = dict(
         person_boxes=args.person_boxes,
         person_box_score_thr=args.person_box_score_thr,
-        max_persons_per_img=args.max_persons_per_img)
+        max_persons_per_img=args.max_persons_per_img,
+        person_box_format=args.person_box_format)
     given = {k: v for k, v in options.items() if v is not None}
     if not given:
         return
     if args.person_boxes is None:
-        raise SystemExit('--person-box-score-thr and --max-persons-per-img filter the boxes '
-                         'of --person-boxes DETS.json: give that too')
+        raise SystemExit('--person-box-score-thr, --max-persons-per-img and '
+                         '--person-box-format apply to --person-boxes DETS.json: give that too')
     if args.person_boxes == 'gt' and len(given) > 1:
-        raise SystemExit('--person-box-score-thr and --max-persons-per-img filter a detection '
-                         "file; ground-truth boxes ('gt') are all used, with score 1")
+        raise SystemExit('--person-box-score-thr, --max-persons-per-img and '
+                         '--person-box-format apply to a detection file; ground-truth boxes '
+                         "('gt') are all used, with score 1")
     cfg.test_dataloader.dataset.update(given)
 
 

@@ -90,6 +90,8 @@ class CocoKeypointDataset(CocoDataset):
             ``score``).
         person_box_score_thr: detections scoring below it are left out.
         max_persons_per_img: at most this many detections per image, best first.
+        person_box_format: ``'xywh'`` (COCO results format; a file whose boxes look like
+            x1, y1, x2, y2 is refused) or ``'xyxy'`` (take x1, y1, x2, y2 as they are).
         **kwargs: everything mmdet's ``CocoDataset`` takes.
     """
 
@@ -101,8 +103,10 @@ class CocoKeypointDataset(CocoDataset):
                  person_boxes: Optional[str] = None,
                  person_box_score_thr: float = 0.0,
                  max_persons_per_img: Optional[int] = None,
+                 person_box_format: str = 'xywh',
                  **kwargs) -> None:
         self.person_boxes = person_boxes
+        self.person_box_format = person_box_format
         self.person_box_score_thr = float(person_box_score_thr)
         self.max_persons_per_img = max_persons_per_img
         super().__init__(*args, metainfo=load_keypoint_metainfo(metainfo), **kwargs)
@@ -197,10 +201,11 @@ class CocoKeypointDataset(CocoDataset):
         if not osp.isfile(source) and not source.startswith(('http://', 'https://', 's3://')):
             raise FileNotFoundError(f"person_boxes={source!r}: no such file (give 'gt' or a "
                                     'detection file in COCO results format)')
-        boxes_per_image, counts = load_person_box_file(source,
-                                                       [info['img_id'] for info in data_list],
-                                                       self.cat_ids, self.person_box_score_thr,
-                                                       self.max_persons_per_img)
+        boxes_per_image, counts = load_person_box_file(
+            source, [info['img_id'] for info in data_list], self.cat_ids,
+            self.person_box_score_thr, self.max_persons_per_img,
+            {info['img_id']: (info['width'], info['height'])
+             for info in data_list}, self.person_box_format)
         for info in data_list:
             info['given_boxes'], info['given_box_scores'] = boxes_per_image[info['img_id']]
             info['given_boxes_source'] = description

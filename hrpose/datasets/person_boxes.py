@@ -11,6 +11,8 @@ from mmengine.fileio import get_local_path
 GROUND_TRUTH = 'gt'
 
 PersonBoxes = Tuple[np.ndarray, np.ndarray]  # (N, 4) x1, y1, x2, y2 and (N,) scores
+# How a detection file writes its boxes: COCO results format [x, y, w, h], or x1, y1, x2, y2.
+BOX_FORMATS = ('xywh', 'xyxy')
 
 
 def describe_person_boxes(source: str,
@@ -25,12 +27,13 @@ def describe_person_boxes(source: str,
     return f'person boxes of {source}' + (f' ({", ".join(limits)})' if limits else '')
 
 
-def load_person_box_file(
-        path: str,
-        image_ids: Iterable[int],
-        category_ids: Iterable[int],
-        score_thr: float = 0.0,
-        max_persons_per_img: Optional[int] = None) -> Tuple[Dict[int, PersonBoxes], dict]:
+def load_person_box_file(path: str,
+                         image_ids: Iterable[int],
+                         category_ids: Iterable[int],
+                         score_thr: float = 0.0,
+                         max_persons_per_img: Optional[int] = None,
+                         image_sizes: Optional[Dict[int, Tuple[int, int]]] = None,
+                         box_format: str = 'xywh') -> Tuple[Dict[int, PersonBoxes], dict]:
     """Person detections per image from a COCO results-format json.
 
     The file is a list of ``{"image_id": int, "bbox": [x, y, w, h], "score": float}`` (and
@@ -46,6 +49,11 @@ def load_person_box_file(
         category_ids: the person category ids of the annotation file.
         score_thr: lowest score kept.
         max_persons_per_img: cap on boxes per image (best first); None keeps all.
+        image_sizes: ``{image_id: (width, height)}``; with them a file whose boxes mostly
+            reach past their images as [x, y, w, h] but fit as x1, y1, x2, y2 (the usual
+            mistake with a detector's raw output) is refused, naming an example.
+        box_format: ``'xywh'`` (COCO results format) or ``'xyxy'`` (x1, y1, x2, y2, taken
+            as such).
 
     Returns:
         tuple: ``{image_id: (boxes (N, 4) float32 x1 y1 x2 y2, scores (N,) float32)}`` with
@@ -54,7 +62,8 @@ def load_person_box_file(
         ``images_without_box``.
     """
     return load_person_box_file_entries(
-        read_detection_file(path), path, image_ids, category_ids, score_thr, max_persons_per_img)
+        read_detection_file(path), path, image_ids, category_ids, score_thr, max_persons_per_img,
+        image_sizes, box_format)
 
 
 def read_detection_file(path: str) -> list:
@@ -77,8 +86,12 @@ def load_person_box_file_entries(entries: list,
                                  image_ids: Iterable[int],
                                  category_ids: Iterable[int],
                                  score_thr: float = 0.0,
-                                 max_persons_per_img: Optional[int] = None):
+                                 max_persons_per_img: Optional[int] = None,
+                                 image_sizes: Optional[Dict[int, Tuple[int, int]]] = None,
+                                 box_format: str = 'xywh'):
     """:func:`load_person_box_file` on the already read ``entries`` of ``path``."""
+    if box_format not in BOX_FORMATS:
+        raise ValueError(f'person box format {box_format!r}: expected one of {BOX_FORMATS}')
     if max_persons_per_img is not None and int(max_persons_per_img) < 1:
         raise ValueError(
             f'person boxes: max_persons_per_img must be at least 1, got {max_persons_per_img}')
@@ -114,6 +127,8 @@ def load_person_box_file_entries(entries: list,
         if image_id not in image_ids:
             unknown_ids.append(image_id)
             continue
+        if box_format == 'xyxy':
+            box = np.concatenate([box[:2], box[2:] - box[:2]])
         if score < score_thr:
             counts['below_thr'] += 1
             continue
@@ -127,6 +142,8 @@ def load_person_box_file_entries(entries: list,
             f'person box file {path}: {len(unknown_ids)} detection(s) on {len(unique)} image '
             f'id(s) that the annotation file does not have (e.g. {unique[:5]}): the file '
             'belongs to another split or dataset')
+    if image_sizes is not None and box_format == 'xywh':
+        check_boxes_are_xywh(per_image, image_sizes, path)
     boxes_per_image: Dict[int, PersonBoxes] = {}
     for image_id, found in per_image.items():
         # Best first; a stable sort keeps the file's order among equal scores.
@@ -141,6 +158,33 @@ def load_person_box_file_entries(entries: list,
         counts['kept'] += len(found)
         counts['images_without_box'] += int(len(found) == 0)
     return boxes_per_image, counts
+
+
+def check_boxes_are_xywh(per_image: Dict[int, list],
+                         image_sizes: Dict[int, Tuple[int, int]],
+                         path: str,
+                         tolerance: float = 0.1) -> None:
+    """Refuse boxes that look like x1, y1, x2, y2: most of them reach more than
+    ``tolerance`` of the image size past its right or bottom edge when read as
+    [x, y, w, h], and more of them fit when read as x1, y1, x2, y2."""
+    past_as_xywh, past_as_xyxy, total, example = 0, 0, 0, None
+    for image_id, found in per_image.items():
+        width, height = image_sizes[image_id]
+        limit = np.array([width, height]) * (1 + tolerance)
+        for _, box in found:
+            total += 1
+            if np.any(box[:2] + box[2:] > limit):
+                past_as_xywh += 1
+                example = example or (image_id, box.tolist(), width, height)
+            past_as_xyxy += int(np.any(box[2:] > limit) or np.any(box[2:] <= box[:2]))
+    if total and past_as_xywh > total / 2 and past_as_xyxy < past_as_xywh:
+        image_id, box, width, height = example
+        raise ValueError(
+            f'person box file {path}: {past_as_xywh} of {total} boxes reach past their image '
+            f'when read as [x, y, w, h] (e.g. image id {image_id}, {width}x{height}: bbox '
+            f'{box}), {past_as_xyxy} when read as x1, y1, x2, y2: the file looks like x1, y1, '
+            'x2, y2. COCO results format is [x, y, w, h]: convert the file, or take it as it '
+            "is with person_box_format='xyxy' (tools/test.py --person-box-format xyxy)")
 
 
 def image_key(path: str) -> Tuple[str, Optional[int]]:

@@ -232,3 +232,38 @@ def test_the_api_runs_the_keypoint_branch_on_given_boxes(shared_data):
         inference_keypoints(model, image, person_boxes=[[10, 20, 5, 220]])
     with pytest.raises(ValueError, match='2 arrays for 1 images'):
         inference_keypoints(model, [image], person_boxes=[boxes, boxes])
+
+
+def detection_file_of_the_ground_truth(tmp_path, ann_file, xyxy):
+    """The annotation file's person boxes as a detection file, in [x, y, w, h] or written as
+    x1, y1, x2, y2 (the usual mistake with a detector's raw output)."""
+    with open(ann_file) as f:
+        coco = json.load(f)
+    dets = []
+    for ann in coco['annotations']:
+        x, y, w, h = ann['bbox']
+        box = [x, y, x + w, y + h] if xyxy else [x, y, w, h]
+        dets.append(dict(image_id=ann['image_id'], category_id=1, bbox=box, score=1.0))
+    path = tmp_path / ('xyxy.json' if xyxy else 'xywh.json')
+    path.write_text(json.dumps(dets))
+    sizes = {im['id']: (im['width'], im['height']) for im in coco['images']}
+    return str(path), sizes
+
+
+@pytest.mark.parametrize('ann_file', ['coco/test_coco.json', 'coco_train88/train88.json'])
+def test_a_detection_file_in_x1_y1_x2_y2_is_refused_unless_said_so(tmp_path, shared_data,
+                                                                   ann_file):
+    ann_file = osp.join(shared_data, ann_file)
+    xywh, sizes = detection_file_of_the_ground_truth(tmp_path, ann_file, xyxy=False)
+    xyxy, _ = detection_file_of_the_ground_truth(tmp_path, ann_file, xyxy=True)
+    ids = list(sizes)
+    # COCO results format on real, crowded images: no false alarm.
+    reference, _ = load_person_box_file(xywh, ids, [1], image_sizes=sizes)
+    with pytest.raises(
+            ValueError,
+            match=r'boxes reach past their image when read as '
+            r'\[x, y, w, h\].*looks like x1, y1, x2, y2'):
+        load_person_box_file(xyxy, ids, [1], image_sizes=sizes)
+    taken, _ = load_person_box_file(xyxy, ids, [1], image_sizes=sizes, box_format='xyxy')
+    for image_id in ids:
+        np.testing.assert_allclose(taken[image_id][0], reference[image_id][0], atol=1e-3)
