@@ -10,7 +10,6 @@ Keypoints are written in pixel coordinates (the first pixel's centre is 0), with
 """
 import argparse
 import json
-import os
 import os.path as osp
 
 import cv2
@@ -21,6 +20,7 @@ from hrpose.apis import KeypointInferencer, inference_keypoints
 from hrpose.apis.inferencer import refuse_overwriting_inputs
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
+from hrpose.utils.outputs import check_output_file, prepare_output_dir
 from hrpose.utils.registry_errors import explain_unknown_types
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
@@ -78,22 +78,31 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_siz
         raise ValueError(f'{path}: cannot be opened as a video')
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     name = osp.splitext(osp.basename(path))[0]
-    os.makedirs(out_dir, exist_ok=True)
+    prepare_output_dir(out_dir, '--out-dir')
     video_out = osp.join(out_dir, f'{name}.mp4')
-    refuse_overwriting_inputs([path], [video_out, osp.join(out_dir, f'{name}.json')])
-    writer, records = None, []
+    json_out = check_output_file(osp.join(out_dir, f'{name}.json'), 'the video JSON')
+    refuse_overwriting_inputs([path], [video_out, json_out])
+    # Opened before the first frame is inferred: a writer that cannot open would otherwise
+    # drop every frame without a word.
+    writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
+    if not writer.isOpened():
+        capture.release()
+        raise OSError(f'{video_out}: OpenCV cannot open an mp4v video writer there (a folder '
+                      'in the way, no permission, or an OpenCV without that encoder)')
+    records = []
     bar = ProgressBar(num_frames) if num_frames > 0 else None
 
     def flush(frames):
-        nonlocal writer
         predictions = inference_keypoints(inferencer.model, frames, batch_size=batch_size)
         for frame, prediction in zip(frames, predictions):
             drawn = inferencer.draw(frame, prediction)
-            if writer is None:
-                height, width = drawn.shape[:2]
-                writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                         (width, height))
+            if drawn.shape[1::-1] != size:
+                raise ValueError(f'{path}: frame {len(records)} is {drawn.shape[1]}x'
+                                 f'{drawn.shape[0]} but the video is {size[0]}x{size[1]}; '
+                                 'a video whose frame size changes cannot be written as one')
             writer.write(drawn)
             records.append(inferencer.to_json(prediction, frame=len(records)))
             if bar is not None:
@@ -113,11 +122,12 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_siz
             flush(frames)
     finally:
         capture.release()
-        if writer is not None:
-            writer.release()
+        writer.release()
     if not records:
         raise ValueError(f'{path}: no frame could be read')
-    with open(osp.join(out_dir, f'{name}.json'), 'w') as f:
+    if not osp.isfile(video_out) or osp.getsize(video_out) == 0:
+        raise OSError(f'{video_out}: the video writer wrote nothing')
+    with open(json_out, 'w') as f:
         json.dump(
             dict(video=osp.basename(path), fps=fps, num_frames=len(records), frames=records), f)
     print(f'\n{len(records)} frames drawn into {video_out}')

@@ -24,6 +24,7 @@ from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
 from hrpose.utils.config_files import load_config
+from hrpose.utils.outputs import check_output_file
 from hrpose.utils.registry_errors import explain_unknown_types
 
 from common_args import add_common_args, apply_common_args, end_run, parse_common_args  # tools/
@@ -118,6 +119,7 @@ def main() -> None:
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out {args.out}: the file must end with .pkl or .pickle')
+        check_output_file(args.out, '--out')  # now, not after the whole inference
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))

@@ -13,6 +13,7 @@ from mmengine.utils import ProgressBar
 from hrpose.datasets.person_boxes import person_boxes_for_images
 from hrpose.datasets.transforms import LoadCheckedImage
 from hrpose.structures import coco_to_continuous
+from hrpose.utils.outputs import prepare_output_dir
 from hrpose.visualization import KeypointLocalVisualizer
 
 from .inference import ImageInput, as_model_input, inference_keypoints, init_model, is_single_image
@@ -198,6 +199,8 @@ class KeypointInferencer:
                 raise ValueError(f'person_boxes: {len(boxes_per_input)} arrays for '
                                  f'{len(inputs)} images; give one per image')
         if out_dir:
+            for folder in ('vis', 'predictions'):  # now, not after the first batch
+                prepare_output_dir(osp.join(out_dir, folder), 'out_dir')
             refuse_overwriting_inputs(inputs, [
                 p for name in names for p in (osp.join(out_dir, 'vis', f'{name}.jpg'),
                                               osp.join(out_dir, 'predictions', f'{name}.json'))
@@ -237,8 +240,6 @@ class KeypointInferencer:
                     if draw:
                         result['visualization'].append(drawn)
                 if out_dir:
-                    os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
-                    os.makedirs(osp.join(out_dir, 'predictions'), exist_ok=True)
                     mmcv.imwrite(drawn, osp.join(out_dir, 'vis', f'{name}.jpg'))
                     with open(osp.join(out_dir, 'predictions', f'{name}.json'), 'w') as f:
                         json.dump(record, f)

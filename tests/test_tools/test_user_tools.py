@@ -402,3 +402,61 @@ def test_demo_says_when_a_detection_file_names_none_of_its_images(tmp_path, shar
             '--person-boxes', str(det_file))[1:],
         expect_exit=1)
     assert 'none of its 1 detections names one of the 4 input images' in printed
+
+
+# ---------------------------------------------------------------------------------------
+# Outputs are checked before the long work.
+
+
+@pytest.fixture
+def inference_must_not_run(monkeypatch):
+    import hrpose.apis
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('inference ran although the output cannot be written')
+
+    monkeypatch.setattr(hrpose.apis, 'inference_keypoints', refuse)
+    monkeypatch.setattr(hrpose.apis.inferencer, 'inference_keypoints', refuse)
+
+
+def test_demo_stops_before_inferring_a_video_it_could_not_write(tmp_path, shared_data,
+                                                                random_checkpoint,
+                                                                inference_must_not_run):
+    """A folder where the video goes: OpenCV's writer cannot open, which it does not say."""
+    (tmp_path / 'out' / 'posetrack18_000001.mp4').mkdir(parents=True)
+    video = osp.join(shared_data, 'video', 'posetrack18_000001.mp4')
+    printed = run_script(
+        *demo_args(video, random_checkpoint, str(tmp_path / 'out'))[1:], expect_exit=1)
+    assert 'cannot open an mp4v video writer' in printed and 'frames drawn' not in printed
+    assert not (tmp_path / 'out' / 'posetrack18_000001.json').exists()
+
+
+@pytest.mark.parametrize('input_kind', ['images', 'video'])
+def test_demo_stops_before_inferring_into_an_out_dir_it_cannot_create(
+        tmp_path, shared_data, random_checkpoint, inference_must_not_run, input_kind):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    source = (
+        osp.join(shared_data, 'coco') if input_kind == 'images' else osp.join(
+            shared_data, 'video', 'posetrack18_000001.mp4'))
+    printed = run_script(
+        *demo_args(source, random_checkpoint, str(blocker / 'out'))[1:], expect_exit=1)
+    assert f'{blocker / "out"}' in printed and 'cannot write there' in printed
+
+
+def test_test_tool_refuses_an_out_file_that_is_a_folder_before_testing(
+        tmp_path, trained_run, synthetic_root):
+    (tmp_path / 'preds.pkl').mkdir()
+    printed = run_script(
+        'tools/test.py',
+        TINY_POSE_CONFIG,
+        trained_run,
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--out',
+        str(tmp_path / 'preds.pkl'),
+        '--cfg-options',
+        *synthetic_cfg_options(synthetic_root),
+        expect_exit=1)
+    assert 'is a folder; give a file name' in printed
+    assert not (tmp_path / 'work').exists()  # stopped before the runner started
