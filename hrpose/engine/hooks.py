@@ -184,6 +184,27 @@ class WeightShapeCheckHook(Hook):
 
     priority = 'VERY_HIGH'
 
+    def before_test(self, runner) -> None:
+        self._check_keypoint_count(runner, runner.test_loop.dataloader.dataset, 'test')
+
+    def before_val(self, runner) -> None:
+        self._check_keypoint_count(runner, runner.val_loop.dataloader.dataset, 'val')
+
+    @staticmethod
+    def _check_keypoint_count(runner, dataset, split: str) -> None:
+        """A model of another K than the dataset's metainfo stops before the first image
+        (the metric would find it only after the whole inference)."""
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        head = getattr(getattr(model, 'roi_head', None), 'keypoint_head', None)
+        wanted = getattr(dataset, 'metainfo', {}).get('num_keypoints')
+        if head is not None and wanted is not None and head.num_keypoints != wanted:
+            raise ValueError(
+                f'the model predicts K={head.num_keypoints} keypoints '
+                f'(model.roi_head.keypoint_head.num_keypoints) but the {split} dataset\'s '
+                f'metainfo has K={wanted}: use the config the checkpoint was trained with, '
+                'or the dataset\'s own metainfo')
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         from mmengine.model import is_model_wrapper
         from mmengine.runner import BaseLoop

@@ -84,3 +84,20 @@ def test_training_from_it_stops_unless_the_config_names_the_layers_to_reinitiali
     assert trained[FINAL_CONV].abs().max() < 0.1  # its Normal(0, 0.001) initialisation
     first = 'backbone.conv1.weight'
     assert torch.allclose(trained[first], loaded[first], atol=0.01)
+
+
+def test_a_model_of_another_k_than_the_test_set_stops_before_the_first_image():
+    from types import SimpleNamespace
+
+    from hrpose.engine import WeightShapeCheckHook
+    head = SimpleNamespace(num_keypoints=14)
+    model = SimpleNamespace(roi_head=SimpleNamespace(keypoint_head=head))
+    dataset = SimpleNamespace(metainfo=dict(num_keypoints=17))
+    runner = SimpleNamespace(
+        model=model, test_loop=SimpleNamespace(dataloader=SimpleNamespace(dataset=dataset)))
+    with pytest.raises(
+            ValueError, match=r'predicts K=14 keypoints .* test dataset\'s metainfo '
+            r'has K=17'):
+        WeightShapeCheckHook().before_test(runner)
+    head.num_keypoints = 17
+    WeightShapeCheckHook().before_test(runner)  # the same K: nothing to say
