@@ -97,14 +97,9 @@ def load_person_box_file_entries(entries: list,
             f'person boxes: max_persons_per_img must be at least 1, got {max_persons_per_img}')
     image_ids = set(int(i) for i in image_ids)
     category_ids = set(int(i) for i in category_ids)
-    counts = dict(
-        entries=len(entries),
-        kept=0,
-        other_category=0,
-        below_thr=0,
-        over_cap=0,
-        empty_box=0,
-        images_without_box=0)
+    counts = dict.fromkeys(
+        ('kept', 'other_category', 'below_thr', 'over_cap', 'empty_box', 'images_without_box'), 0)
+    counts['entries'] = len(entries)
     per_image: Dict[int, list] = {img_id: [] for img_id in image_ids}
     unknown_ids = []
     for index, entry in enumerate(entries):

@@ -22,6 +22,25 @@ def coco_sample(shared_data) -> dict:
         return json.load(f)
 
 
+def training_set(shared_data, ann_file) -> CocoKeypointDataset:
+    return CocoKeypointDataset(
+        data_root=osp.join(shared_data, 'coco'),
+        ann_file=str(ann_file),
+        data_prefix=dict(img=''),
+        metainfo=dict(COCO_METAINFO),
+        pipeline=[])
+
+
+def crowd_regions_only(tmp_path, shared_data):
+    """The COCO sample with every person a crowd region, written to a json: (coco, path)."""
+    coco = coco_sample(shared_data)
+    for ann in coco['annotations']:
+        ann['iscrowd'] = 1
+    ann_file = tmp_path / 'crowd.json'
+    ann_file.write_text(json.dumps(coco))
+    return coco, ann_file
+
+
 def labelled(ann: dict) -> bool:
     return any(v > 0 for v in ann['keypoints'][2::3])
 
@@ -102,23 +121,14 @@ def test_zero_area_is_a_missing_area_in_evaluation_and_a_person_in_training(tmp_
 
     ann_file = tmp_path / 'train.json'
     ann_file.write_text(json.dumps(coco))
-    dataset = CocoKeypointDataset(
-        data_root=osp.join(shared_data, 'coco'),
-        ann_file=str(ann_file),
-        data_prefix=dict(img=''),
-        metainfo=dict(COCO_METAINFO),
-        pipeline=[])
+    dataset = training_set(shared_data, ann_file)
     persons = sum(len(dataset.get_data_info(i)['instances']) for i in range(len(dataset)))
     assert persons == sum(1 for a in coco['annotations']
                           if a['bbox'][2] >= 1 and a['bbox'][3] >= 1)
 
 
 def test_a_set_of_crowd_regions_only_has_nothing_to_score(tmp_path, shared_data):
-    coco = coco_sample(shared_data)
-    for ann in coco['annotations']:
-        ann['iscrowd'] = 1
-    ann_file = tmp_path / 'gt.json'
-    ann_file.write_text(json.dumps(coco))
+    _, ann_file = crowd_regions_only(tmp_path, shared_data)
     metric = CocoKeypointMetric(ann_file=str(ann_file))
     with pytest.raises(
             ValueError, match='no person to score: every person annotation is a '
@@ -143,25 +153,11 @@ def test_a_json_without_images_is_refused_by_the_dataset_and_the_metric(tmp_path
 
 
 def test_a_training_set_of_crowd_regions_only_has_nothing_to_learn(tmp_path, shared_data):
-    coco = coco_sample(shared_data)
-    for ann in coco['annotations']:
-        ann['iscrowd'] = 1
-    ann_file = tmp_path / 'train.json'
-    ann_file.write_text(json.dumps(coco))
+    coco, ann_file = crowd_regions_only(tmp_path, shared_data)
     with pytest.raises(ValueError, match='nothing to learn: every person annotation is a crowd'):
-        CocoKeypointDataset(
-            data_root=osp.join(shared_data, 'coco'),
-            ann_file=str(ann_file),
-            data_prefix=dict(img=''),
-            metainfo=dict(COCO_METAINFO),
-            pipeline=[])
+        training_set(shared_data, ann_file)
     for ann in coco['annotations']:
         ann['iscrowd'], ann['keypoints'] = 0, [0] * 51
     ann_file.write_text(json.dumps(coco))
     with pytest.warns(AnnotationWarning, match='no person has a labelled keypoint'):
-        CocoKeypointDataset(
-            data_root=osp.join(shared_data, 'coco'),
-            ann_file=str(ann_file),
-            data_prefix=dict(img=''),
-            metainfo=dict(COCO_METAINFO),
-            pipeline=[])
+        training_set(shared_data, ann_file)
