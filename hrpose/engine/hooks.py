@@ -28,8 +28,13 @@ def set_generator_states(state: dict, host: bool = True) -> None:
     """Give this process back the states of :func:`generator_states` (numpy's and
     Python's only with ``host``)."""
     torch.set_rng_state(state['torch'].cpu())
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state['cuda'].cpu())
+    cuda = state.get('cuda')
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, (list, tuple)):  # every device's, as single states were kept
+            if len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+        else:
+            torch.cuda.set_rng_state(cuda.cpu())
     if host:
         np.random.set_state(state['numpy'])
         random.setstate(state['python'])
