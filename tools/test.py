@@ -15,16 +15,18 @@ training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOIN
 import argparse
 import os.path as osp
 
+from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from hrpose.engine import find_resumable_checkpoint
+from hrpose.evaluation.error_analysis import diagnose_results_file
 from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
 from hrpose.utils.config_files import load_config
-from hrpose.utils.outputs import check_output_file
+from hrpose.utils.outputs import check_output_file, prepare_output_dir
 from hrpose.utils.registry_errors import explain_unknown_types
 
 from common_args import add_common_args, apply_common_args, end_run, parse_common_args  # tools/
@@ -58,6 +60,11 @@ def parse_args() -> argparse.Namespace:
         type=positive_int,
         default=None,
         help='with a detection file: keep at most this many boxes per image, best first')
+    parser.add_argument(
+        '--analyze',
+        metavar='DIR',
+        help='then diagnose the keypoint errors (jitter, inversion, swap, miss, and the AP '
+        'with each fixed) into DIR: report.md, pictures, summary.json')
     parser.add_argument(
         '--person-box-format',
         choices=('xywh', 'xyxy'),
@@ -124,12 +131,38 @@ def main() -> None:
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
 
+    keypoint_results = prepare_analysis(cfg, args.analyze) if args.analyze else None
+
     with explain_unknown_types():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
         print_log(f'test protocol: {describe_test_protocol(rcnn_test_cfg)}', logger='current')
         runner.test()
+        if keypoint_results is not None and get_rank() == 0:
+            metric = coco_metric_config(cfg)
+            diagnose_results_file(metric['ann_file'], keypoint_results, args.analyze,
+                                  runner.test_dataloader.dataset.metainfo)
     end_run()
+
+
+def coco_metric_config(cfg) -> dict:
+    """The CocoKeypointMetric entry of ``test_evaluator`` (a dict or a list)."""
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator,
+                                                  (list, tuple)) else [cfg.test_evaluator]
+    for evaluator in evaluators:
+        if evaluator.get('type') == 'CocoKeypointMetric':
+            return evaluator
+    raise ValueError('--analyze needs a CocoKeypointMetric in test_evaluator')
+
+
+def prepare_analysis(cfg, out_dir: str) -> str:
+    """Make the metric write its keypoint results (into ``out_dir`` unless the config
+    names a place) and check the folder now; the results file's path."""
+    prepare_output_dir(out_dir, '--analyze')
+    metric = coco_metric_config(cfg)
+    if not metric.get('outfile_prefix'):
+        metric['outfile_prefix'] = osp.join(out_dir, 'results')
+    return f'{metric["outfile_prefix"]}.keypoints.json'
 
 
 if __name__ == '__main__':

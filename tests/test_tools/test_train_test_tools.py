@@ -181,3 +181,24 @@ def test_two_process_evaluation_of_an_odd_sized_set_counts_each_image_once(
     if given:
         assert "coco/person_boxes: person boxes of" in proc.stdout + proc.stderr
         assert 0 < aps[0]['coco/bbox_mAP'] < 1  # the shifted boxes' own box AP
+
+
+@pytest.mark.slow
+def test_test_tool_analyze_diagnoses_the_results_it_just_wrote(tmp_path, trained_run,
+                                                               synthetic_root):
+    report = tmp_path / 'analysis'
+    proc = run_tool([
+        sys.executable, 'tools/test.py', TINY_POSE_CONFIG, trained_run, '--work-dir',
+        str(tmp_path / 'test'), '--analyze',
+        str(report), '--cfg-options', *synthetic_cfg_options(synthetic_root),
+        'model.test_cfg.rcnn.score_thr=0.0'
+    ])
+    printed = printed_metrics(proc.stdout + proc.stderr)
+    summary = json.loads((report / 'summary.json').read_text())
+    with open(report / 'results.keypoints.json') as f:
+        assert summary['detections'] == len(json.load(f)) > 0
+    # The diagnosis's own COCOeval run of the results gives the AP the metric printed.
+    assert summary['ap'] == pytest.approx(printed['coco/kpt_AP'], abs=1e-4)
+    assert set(summary['ap_fixed']) == {'miss', 'swap', 'inversion', 'jitter'}
+    assert (report / 'report.md').is_file() and (report / 'per_keypoint.png').is_file()
+    assert 'report: ' in proc.stdout
