@@ -140,8 +140,9 @@ def main() -> None:
         runner.test()
         if keypoint_results is not None and get_rank() == 0:
             metric = coco_metric_config(cfg)
+            dataset = runner.test_dataloader.dataset
             diagnose_results_file(metric['ann_file'], keypoint_results, args.analyze,
-                                  runner.test_dataloader.dataset.metainfo)
+                                  dataset.metainfo, dataset.data_prefix.get('img'))
     end_run()
 
 

@@ -31,7 +31,7 @@ import io
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -143,6 +143,94 @@ def keypoint_ap(coco_gt: COCO, results: List[dict], sigmas: np.ndarray) -> dict:
     return dict(AP=float(evaluator.stats[0]), precision=np.nanmean(precision, axis=0))
 
 
+def _evaluated(coco_gt: COCO, results: List[dict], sigmas: np.ndarray) -> COCOeval:
+    evaluator = COCOeval(coco_gt, _load_results(coco_gt, results), 'keypoints')
+    evaluator.params.kpt_oks_sigmas = sigmas
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+    return evaluator
+
+
+def _accumulated_ap(evaluator: COCOeval, threshold: int = None) -> Tuple[float, np.ndarray]:
+    """AP (the mean of the defined precisions, as COCOeval's summary takes it) and the
+    precision (T, R) of area 'all', maxDets 20; of one OKS threshold only if given."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.accumulate()
+    precision = evaluator.eval['precision'][:, :, 0, 0, -1]
+    if threshold is not None:
+        precision = precision[threshold:threshold + 1]
+    defined = precision[precision > -1]
+    return (float(defined.mean()) if defined.size else 0.0), precision
+
+
+def _mean_curve(precision: np.ndarray) -> np.ndarray:
+    return np.nanmean(np.where(precision < 0, np.nan, precision), axis=0)
+
+
+def rescored(coco_gt: COCO, results: List[dict], sigmas: np.ndarray) -> List[dict]:
+    """coco-analyze's optimal scores (``COCOanalyze.find_score_errors`` and ``_soft_nms``):
+    each detection scored by its best OKS with a person of its image, then, image by image
+    and best first, every remaining detection's score decayed by ``exp(-oks^2 / 0.5)`` of
+    its OKS with the one kept (areas from the keypoints' extents), so that a duplicate of a
+    good pose ranks below the other persons' poses."""
+    evaluator = _evaluated(coco_gt, results, sigmas)
+    out = copy.deepcopy(results)
+    by_image: Dict[int, List[int]] = {}
+    for index, result in enumerate(out):
+        by_image.setdefault(result['image_id'], []).append(index)
+    variances = (2 * sigmas)**2
+    category = out[0]['category_id'] if out else 1
+    for image_id, indices in by_image.items():
+        # computeOks's rows: the image's detections by score, best first, the first 20
+        dts = evaluator._dts[image_id, category]
+        order = np.argsort([-d['score'] for d in dts], kind='mergesort')
+        order = order[:evaluator.params.maxDets[-1]]
+        ious = evaluator.ious.get((image_id, category), [])
+        best = {}
+        if len(ious):
+            for row, i in enumerate(order):
+                best[dts[i]['id']] = float(np.max(ious[row]))
+        # loadRes numbers the results 1, 2, ... in their order
+        pending = [(best.get(i + 1, 0.0), i) for i in indices]
+        while pending:
+            pending.sort(key=lambda item: -item[0])
+            score, kept = pending.pop(0)
+            out[kept]['score'] = score
+            kept_xy = np.asarray(out[kept]['keypoints']).reshape(-1, 3)[:, :2]
+            kept_area = np.prod(kept_xy.max(axis=0) - kept_xy.min(axis=0))
+            decayed = []
+            for other_score, other in pending:
+                xy = np.asarray(out[other]['keypoints']).reshape(-1, 3)[:, :2]
+                scale = 0.5 * (kept_area + np.prod(xy.max(axis=0) - xy.min(axis=0)))
+                squared = ((xy - kept_xy)**2).sum(axis=1)
+                oks = float(np.exp(-squared / variances / (scale + np.spacing(1)) / 2).mean())
+                decayed.append((other_score * np.exp(-oks**2 / 0.5), other))
+            pending = decayed
+    return out
+
+
+def background_aps(coco_gt: COCO, results: List[dict], sigmas: np.ndarray) -> dict:
+    """coco-analyze's background errors (``_summarize_bckgd_errors``): the AP once the
+    detections no person matches at an OKS threshold are ignored there (false positives),
+    and then also the persons no detection matches there (false negatives)."""
+    evaluator = _evaluated(coco_gt, results, sigmas)
+    records = [e for e in evaluator.evalImgs if e is not None]
+    for e in records:
+        e['dtIgnore'] = np.logical_or(e['dtIgnore'], e['dtMatches'] == 0)
+    without_fp, fp_precision = _accumulated_ap(evaluator)
+    precisions = []
+    original = [e['gtIgnore'].copy() for e in records]
+    for t in range(len(evaluator.params.iouThrs)):
+        for e, ignore in zip(records, original):
+            e['gtIgnore'] = np.logical_or(ignore, e['gtMatches'][t] == 0).astype(ignore.dtype)
+        precisions.append(_accumulated_ap(evaluator, t)[1][0])
+    precision = np.stack(precisions)
+    defined = precision[precision > -1]
+    return dict(
+        false_positives=(without_fp, _mean_curve(fp_precision)),
+        false_negatives=(float(defined.mean()) if defined.size else 0.0, _mean_curve(precision)))
+
+
 def analyze_keypoint_errors(coco_gt: COCO,
                             results: List[dict],
                             sigmas: Sequence[float],
@@ -224,6 +312,17 @@ def analyze_keypoint_errors(coco_gt: COCO,
         cumulative = keypoint_ap(coco_gt, fixed(set(ERROR_TYPES[:i + 1])), sigmas)
         ap_cumulative[error] = cumulative['AP']
         precision[f'without {" + ".join(ERROR_TYPES[:i + 1])}'] = cumulative['precision']
+    # Then, on the results with every keypoint error fixed, as coco-analyze chains them:
+    # optimal scores, without background false positives, without false negatives.
+    all_fixed = rescored(coco_gt, fixed(set(ERROR_TYPES)), sigmas) if results else []
+    scored = keypoint_ap(coco_gt, all_fixed, sigmas)
+    ap_cumulative['score'] = scored['AP']
+    precision['+ optimal scores'] = scored['precision']
+    if all_fixed:
+        background = background_aps(coco_gt, all_fixed, sigmas)
+        for name, label in (('false_positives', '+ without background FP'), ('false_negatives',
+                                                                             '+ without FN')):
+            ap_cumulative[name], precision[label] = background[name]
     gains = {e: ap_fixed[e] - baseline['AP'] for e in ERROR_TYPES}
     main_type = max(ERROR_TYPES, key=lambda e: (gains[e], counts[e]))
     main_keypoint = max(names, key=lambda name: per_keypoint[name][main_type])
@@ -247,7 +346,8 @@ def analyze_keypoint_errors(coco_gt: COCO,
 def write_error_report(analysis: dict,
                        out_dir: str,
                        results: List[dict] = None,
-                       worst: int = 10) -> Dict[str, str]:
+                       worst: int = 10,
+                       drawings: List[Tuple[int, str]] = None) -> Dict[str, str]:
     """Write the diagnosis of :func:`analyze_keypoint_errors` into ``out_dir``:
     ``summary.json``, ``per_keypoint.png`` (a stacked bar of the classes per keypoint type),
     ``pr_curves.png`` (precision against recall, averaged over COCO's OKS thresholds, as the
@@ -320,6 +420,13 @@ def write_error_report(analysis: dict,
         lines.append(f'| {error} | {analysis["counts"][error]} | '
                      f'{analysis["ap_fixed"][error]:.4f} | '
                      f'{analysis["ap_fixed_cumulative"][error]:.4f} |')
+    chained = dict(
+        score='optimal scores',
+        false_positives='no background false positives',
+        false_negatives='no false negatives')
+    for key, label in chained.items():
+        if key in analysis['ap_fixed_cumulative']:
+            lines.append(f'| {label} | | | {analysis["ap_fixed_cumulative"][key]:.4f} |')
     lines += [
         '', f'Good keypoints: {analysis["counts"]["good"]}.', '',
         '![classes per keypoint](per_keypoint.png)', '', '![precision-recall](pr_curves.png)', ''
@@ -333,17 +440,96 @@ def write_error_report(analysis: dict,
         ranked = sorted(per_image.items(), key=lambda item: -item[1])[:worst]
         lines += ['| image id | wrong keypoints |', '| --- | --- |']
         lines += [f'| {image_id} | {wrong} |' for image_id, wrong in ranked]
+    for image_id, path in drawings or []:
+        lines += [
+            '', f'Image {image_id}: ground truth (left), predictions (right)', '',
+            f'![image {image_id}]({path})'
+        ]
     with open(paths['report.md'], 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return paths
 
 
-def diagnose_results_file(gt: str, results_file: str, out_dir: str, metainfo: dict) -> dict:
+def draw_worst_images(coco_gt: COCO,
+                      results: List[dict],
+                      analysis: dict,
+                      img_dir: str,
+                      out_dir: str,
+                      metainfo: dict,
+                      worst: int = 10) -> List[Tuple[int, str]]:
+    """Draw the ``worst`` images with the most wrong keypoints, ground truth left and
+    predictions right (hrpose's visualiser), into ``out_dir/worst/``.
+
+    Returns:
+        list: (image id, drawing's path relative to ``out_dir``), worst first.
+    """
+    import mmcv
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from hrpose.structures import coco_to_continuous
+    from hrpose.visualization import KeypointLocalVisualizer
+
+    wrong: Dict[int, int] = {}
+    for index, classes in analysis['labels'].items():
+        image_id = results[index]['image_id']
+        wrong[image_id] = wrong.get(image_id, 0) + sum(c not in (None, 'good') for c in classes)
+    ranked = [i for i, n in sorted(wrong.items(), key=lambda item: -item[1]) if n][:worst]
+    visualizer = KeypointLocalVisualizer(name='error_analysis', kpt_thr=0.3)
+    visualizer.dataset_meta = dict(metainfo)
+    os.makedirs(osp.join(out_dir, 'worst'), exist_ok=True)
+    drawn = []
+    for image_id in ranked:
+        info = coco_gt.imgs[image_id]
+        image = mmcv.imread(osp.join(img_dir, info['file_name']), channel_order='rgb')
+        anns = [a for a in coco_gt.imgToAnns[image_id] if not a.get('iscrowd', 0)]
+        preds = [r for r in results if r['image_id'] == image_id]
+
+        def instances(entries, truth):
+            kpts = np.array([e['keypoints'] for e in entries],
+                            dtype=np.float32).reshape(len(entries), -1, 3)
+            fields = dict(
+                keypoints=torch.from_numpy(coco_to_continuous(kpts[..., :2])),
+                labels=torch.zeros(len(entries), dtype=torch.long))
+            if truth:
+                boxes = np.array([a['bbox'] for a in entries], dtype=np.float32).reshape(-1, 4)
+                boxes[:, 2:] += boxes[:, :2]
+                fields.update(
+                    bboxes=torch.from_numpy(boxes),
+                    keypoints_visible=torch.from_numpy(kpts[..., 2] > 0).float())
+            else:  # COCO results carry each keypoint's score as its third value
+                shown = kpts[..., 2:] > visualizer.kpt_thr
+                low = np.where(shown, kpts[..., :2], np.inf).min(axis=1)
+                high = np.where(shown, kpts[..., :2], -np.inf).max(axis=1)
+                valid = np.isfinite(low).all(axis=1, keepdims=True)
+                boxes = np.where(valid, np.concatenate([low, high], axis=1), 0.0)
+                fields.update(
+                    bboxes=torch.from_numpy(boxes.astype(np.float32)),
+                    scores=torch.tensor([e['score'] for e in entries]),
+                    keypoint_scores=torch.from_numpy(kpts[..., 2]))
+            return InstanceData(**fields)
+
+        sample = DetDataSample(
+            gt_instances=instances(anns, True), pred_instances=instances(preds, False))
+        name = osp.join('worst', f'{image_id}.jpg')
+        visualizer.add_datasample(
+            str(image_id), image, data_sample=sample, show=False, out_file=osp.join(out_dir, name))
+        drawn.append((image_id, name))
+    return drawn
+
+
+def diagnose_results_file(gt: str,
+                          results_file: str,
+                          out_dir: str,
+                          metainfo: dict,
+                          img_dir: str = None) -> dict:
     """The diagnosis of a COCO keypoint results file against the annotation file ``gt``
     (checked by ``load_checked_coco``), written into ``out_dir`` and summed up on stdout.
 
     Args:
         metainfo: the dataset's (``keypoint_names``, ``flip_indices``, ``sigmas``).
+        img_dir: the images' folder; when given the worst images are drawn too.
     """
     for path, what in ((gt, 'ground-truth'), (results_file, 'results')):
         if not osp.isfile(path):
@@ -360,7 +546,10 @@ def diagnose_results_file(gt: str, results_file: str, out_dir: str, metainfo: di
         raise ValueError(f'{results_file}: expected a list of COCO keypoint results')
     analysis = analyze_keypoint_errors(coco_gt, results, metainfo['sigmas'],
                                        metainfo['flip_indices'], metainfo['keypoint_names'])
-    paths = write_error_report(analysis, out_dir, results)
+    drawings = None
+    if img_dir is not None:
+        drawings = draw_worst_images(coco_gt, results, analysis, img_dir, out_dir, metainfo)
+    paths = write_error_report(analysis, out_dir, results, drawings=drawings)
     main = analysis['main_error']
     print(f'keypoint AP {analysis["ap"]:.4f}; ' +
           ', '.join(f'{e} {analysis["counts"][e]} (AP {analysis["ap_fixed"][e]:.4f} fixed)'

@@ -252,11 +252,69 @@ def test_a_left_ankle_predicted_on_the_right_one_is_reported_as_its_inversion(
     results_file = tmp_path / 'results.keypoints.json'
     results_file.write_text(json.dumps(results))
     printed = run_script('tools/analysis_tools/analyze_errors.py', ann_file, str(results_file),
-                         '--out', str(tmp_path / 'report'))
+                         '--out', str(tmp_path / 'report'), '--img-dir',
+                         osp.join(shared_data, 'coco'))
     assert 'main error: inversion of left_ankle' in printed
     report = (tmp_path / 'report' / 'report.md').read_text()
     assert 'Main error: **inversion**, most of it on **left_ankle**' in report
     for picture in ('per_keypoint.png', 'pr_curves.png'):
         assert (tmp_path / 'report' / picture).read_bytes()[:4] == b'\x89PNG'
+    # The images with wrong keypoints drawn, ground truth | predictions, worst first.
+    drawn = sorted(p.name for p in (tmp_path / 'report' / 'worst').iterdir())
+    wrong_images = {r['image_id'] for r, row in zip(results, expected) if 'inversion' in row}
+    assert drawn == sorted(f'{i}.jpg' for i in wrong_images)
+    assert all(f'](worst/{name})' in report for name in drawn)
     summary = json.loads((tmp_path / 'report' / 'summary.json').read_text())
     assert summary['counts']['inversion'] == sum(row.count('inversion') for row in expected)
+
+
+def test_optimal_scores_and_background_errors_are_fixed_in_coco_analyzes_order(shared_data):
+    """After the keypoint errors (none here): poor duplicates that outscore the good poses
+    are put last by the optimal scores, and missing persons stop counting once false
+    negatives are fixed."""
+    coco = ground_truth(shared_data, 'coco/test_coco.json')
+    results, _ = results_of(coco, lambda ann, kpts: {})
+    for result in results:
+        result['score'] = 0.1
+    results = results[2:]  # two persons without any pose
+    matched = len(results)
+    # a confident pose far from everybody on every image
+    for image_id in coco.getImgIds():
+        far = np.tile([5000.0, 5000.0, 2.0], 17)
+        results.append(dict(image_id=image_id, category_id=1, keypoints=far.tolist(), score=1.0))
+    analysis = analyze(coco, results)
+    assert analysis['matched'] == matched
+    assert sum(analysis['counts'][e] for e in ('jitter', 'inversion', 'swap', 'miss')) == 0
+    assert analysis['ap'] < analysis['ap_fixed_cumulative']['score'] < 1.0
+    assert analysis['ap_fixed_cumulative']['false_positives'] == pytest.approx(
+        analysis['ap_fixed_cumulative']['score'])  # the far poses already rank last
+    assert analysis['ap_fixed_cumulative']['false_negatives'] == pytest.approx(1.0)
+
+
+def test_crowdposes_14_keypoints_are_diagnosed_through_their_metainfo(shared_data):
+    from tests.helpers import CROWDPOSE_METAINFO
+    meta = load_keypoint_metainfo(dict(CROWDPOSE_METAINFO))
+    with pytest.warns(UserWarning):  # the sample's num_keypoints and missing areas
+        coco = load_checked_coco(
+            osp.join(shared_data, 'crowdpose', 'test_crowdpose.json'), ('person', ), 14)
+    flip, results, expected = meta['flip_indices'], [], 0
+    for ann in persons(coco):
+        kpts = keypoints(ann).copy()
+        own = keypoints(ann)
+        pair = next((k for k in range(14) if flip[k] > k and own[k, 2] > 0 and own[flip[k], 2] > 0
+                     and not np.allclose(own[k, :2], own[flip[k], :2])), None)
+        if pair is not None and ann['num_keypoints'] >= 6:
+            kpts[[pair, flip[pair]], :2] = own[[flip[pair], pair], :2]
+            expected += 2
+        kpts[:, 2] = 2
+        results.append(
+            dict(
+                image_id=ann['image_id'],
+                category_id=1,
+                score=1.0,
+                keypoints=kpts.reshape(-1).tolist()))
+    analysis = analyze_keypoint_errors(coco, results, meta['sigmas'], flip, meta['keypoint_names'])
+    assert expected > 0 and analysis['counts']['inversion'] == expected
+    assert sum(analysis['counts'][e] for e in ('jitter', 'swap', 'miss')) == 0
+    assert set(analysis['per_keypoint']) == set(meta['keypoint_names'])
+    assert analysis['ap_fixed']['inversion'] == pytest.approx(1.0)

@@ -1,7 +1,7 @@
 """Why keypoint AP is low: jitter, inversion, swap and miss, and the AP once each is fixed.
 
     python tools/analysis_tools/analyze_errors.py GT.json RESULTS.keypoints.json --out DIR
-        [--metainfo configs/_base_/datasets/metainfo/coco_person.py]
+        [--img-dir IMAGES] [--metainfo configs/_base_/datasets/metainfo/coco_person.py]
 
 Ronchi and Perona's error diagnosis (ICCV 2017; their coco-analyze), see
 ``hrpose/evaluation/error_analysis.py``. RESULTS.keypoints.json is what ``tools/test.py ...
@@ -20,6 +20,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('results', help='COCO keypoint results json (*.keypoints.json)')
     parser.add_argument('--out', required=True, help='folder for the report and pictures')
     parser.add_argument(
+        '--img-dir',
+        help='the images\' folder: also draw the worst images (ground truth | '
+        'predictions)')
+    parser.add_argument(
         '--metainfo',
         default='configs/_base_/datasets/metainfo/coco_person.py',
         help='metainfo file giving keypoint_names, flip_indices and sigmas')
@@ -29,7 +33,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     diagnose_results_file(args.gt, args.results, args.out,
-                          load_keypoint_metainfo(dict(from_file=args.metainfo)))
+                          load_keypoint_metainfo(dict(from_file=args.metainfo)), args.img_dir)
 
 
 if __name__ == '__main__':
