@@ -13,11 +13,13 @@ import json
 import os.path as osp
 
 import cv2
+import numpy as np
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
 from hrpose.apis import KeypointInferencer, inference_keypoints
 from hrpose.apis.inferencer import refuse_overwriting_inputs
+from hrpose.apis.tracking import PoseTracker
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
 from hrpose.utils.outputs import check_output_file, prepare_output_dir
@@ -60,6 +62,16 @@ def parse_args() -> argparse.Namespace:
         default=0.0,
         help='with --person-boxes: leave out boxes scoring below this')
     parser.add_argument(
+        '--track',
+        action='store_true',
+        help='video: give each person a stable id across frames (drawn, and `track_id` in '
+        'the JSON); the settings are the config\'s `tracking` dict')
+    parser.add_argument(
+        '--smooth',
+        action='store_true',
+        help='with --track: smooth each track\'s keypoints (One Euro filter; its '
+        'min_cutoff, beta, d_cutoff from `tracking.smoothing` in the config)')
+    parser.add_argument(
         '--unsafe-load',
         action='store_true',
         help='load a checkpoint with types outside the allow-list')
@@ -71,8 +83,41 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_size: int) -> str:
-    """Draw every frame of a video into ``out_dir/<name>.mp4``; JSON per frame alongside."""
+def build_tracker(inferencer: KeypointInferencer, fps: float, smooth: bool) -> PoseTracker:
+    """A PoseTracker with the config's ``tracking`` settings and the dataset's sigmas."""
+    settings = dict(inferencer.model.cfg.get('tracking', None) or {})
+    smoothing = settings.pop('smoothing', None)
+    if smooth and smoothing is None:
+        smoothing = {}  # the One Euro filter's defaults
+    return PoseTracker(
+        inferencer.dataset_meta['sigmas'],
+        fps=fps,
+        smoothing=smoothing if smooth else None,
+        **settings)
+
+
+def draw_track_ids(image: np.ndarray, prediction: dict, score_thr: float) -> np.ndarray:
+    """Each tracked person's id above its box, in a colour of its own."""
+    for box, score, track_id in zip(prediction['bboxes'], prediction['scores'],
+                                    prediction['track_ids']):
+        if score < score_thr or track_id < 0:
+            continue
+        hue = (int(track_id) * 47) % 180  # well apart for neighbouring ids
+        colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
+        x, y = int(box[0]), max(int(box[1]) - 8, 16)
+        cv2.putText(image, f'id {int(track_id)}', (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour, 2,
+                    cv2.LINE_AA)
+    return image
+
+
+def run_video(inferencer: KeypointInferencer,
+              path: str,
+              out_dir: str,
+              batch_size: int,
+              track: bool = False,
+              smooth: bool = False) -> str:
+    """Draw every frame of a video into ``out_dir/<name>.mp4``; JSON per frame alongside
+    (with ``track``: persons' ``track_id`` and the list of ``tracks``)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise ValueError(f'{path}: cannot be opened as a video')
@@ -94,11 +139,16 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_siz
                       'in the way, no permission, or an OpenCV without that encoder)')
     records = []
     bar = ProgressBar(num_frames) if num_frames > 0 else None
+    tracker = build_tracker(inferencer, fps, smooth) if track else None
 
-    def flush(frames):
+    def flush(frames, timestamps):
         predictions = inference_keypoints(inferencer.model, frames, batch_size=batch_size)
-        for frame, prediction in zip(frames, predictions):
+        for frame, prediction, timestamp in zip(frames, predictions, timestamps):
+            if tracker is not None:
+                prediction = tracker.update(prediction, timestamp)
             drawn = inferencer.draw(frame, prediction)
+            if tracker is not None:
+                drawn = draw_track_ids(drawn, prediction, inferencer.score_thr)
             if drawn.shape[1::-1] != size:
                 raise ValueError(f'{path}: frame {len(records)} is {drawn.shape[1]}x'
                                  f'{drawn.shape[0]} but the video is {size[0]}x{size[1]}; '
@@ -108,18 +158,24 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_siz
             if bar is not None:
                 bar.update()
 
-    frames = []
+    frames, timestamps, last_time = [], [], None
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
+            # The container's timestamp, for a variable frame rate; the frame count / fps
+            # where it gives none or one that does not advance.
+            time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            expected = (last_time + 1.0 / fps) if last_time is not None else 0.0
+            last_time = time if last_time is None or time > last_time else expected
             frames.append(frame)
+            timestamps.append(last_time)
             if len(frames) == batch_size:
-                flush(frames)
-                frames = []
+                flush(frames, timestamps)
+                frames, timestamps = [], []
         if frames:
-            flush(frames)
+            flush(frames, timestamps)
     finally:
         capture.release()
         writer.release()
@@ -128,8 +184,10 @@ def run_video(inferencer: KeypointInferencer, path: str, out_dir: str, batch_siz
     if not osp.isfile(video_out) or osp.getsize(video_out) == 0:
         raise OSError(f'{video_out}: the video writer wrote nothing')
     with open(json_out, 'w') as f:
-        json.dump(
-            dict(video=osp.basename(path), fps=fps, num_frames=len(records), frames=records), f)
+        video = dict(video=osp.basename(path), fps=fps, num_frames=len(records), frames=records)
+        if tracker is not None:
+            video['tracks'] = tracker.tracks()
+        json.dump(video, f)
     print(f'\n{len(records)} frames drawn into {video_out}')
     return video_out
 
@@ -149,11 +207,16 @@ def main() -> None:
             kpt_thr=args.kpt_thr,
             cfg_options=args.cfg_options,
             unsafe_load=args.unsafe_load)
+    if (args.track or args.smooth) and not args.input.lower().endswith(VIDEO_EXTENSIONS):
+        raise SystemExit('--track and --smooth follow persons through a video; '
+                         f'{args.input} is not one ({", ".join(VIDEO_EXTENSIONS)})')
+    if args.smooth and not args.track:
+        raise SystemExit('--smooth smooths the keypoints of tracks: give --track too')
     if args.input.lower().endswith(VIDEO_EXTENSIONS):
         if args.person_boxes is not None:
             raise SystemExit('--person-boxes names images by file: it applies to images and '
                              'folders of images, not to videos')
-        run_video(inferencer, args.input, args.out_dir, args.batch_size)
+        run_video(inferencer, args.input, args.out_dir, args.batch_size, args.track, args.smooth)
     else:
         result = inferencer(
             args.input,

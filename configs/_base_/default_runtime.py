@@ -33,3 +33,15 @@ load_from = None
 # [r'roi_head\.keypoint_head\.final_conv']; anything else that does not fit stops training.
 load_from_reinit = []
 resume = False
+
+# Video tracking (demo/demo.py --track [--smooth]): the settings of hrpose.apis.PoseTracker,
+# for video at 25-30 fps; `smoothing` is the One Euro filter's (used with --smooth).
+tracking = dict(
+    high_score_thr=0.5,
+    low_score_thr=0.1,
+    match_thr=0.2,
+    oks_weight=0.5,
+    track_buffer=30,
+    min_keypoints=3,
+    kpt_thr=0.3,
+    smoothing=dict(min_cutoff=0.3, beta=0.12, d_cutoff=0.2))

@@ -74,16 +74,19 @@ def read_image(path: str) -> np.ndarray:
 
 def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0) -> List[dict]:
     """JSON-ready persons: ``bbox`` [x1, y1, x2, y2], ``score``, ``keypoints`` [[x, y], ...]
-    in pixel coordinates, ``keypoint_scores``; persons below ``score_thr`` left out."""
+    in pixel coordinates, ``keypoint_scores`` (and ``track_id`` when the prediction carries
+    ``track_ids``); persons below ``score_thr`` left out."""
     persons = []
     for i in np.flatnonzero(prediction['scores'] >= score_thr):
-        persons.append(
-            dict(
-                bbox=[round(float(v), 2) for v in prediction['bboxes'][i]],
-                score=round(float(prediction['scores'][i]), 4),
-                keypoints=[[round(float(x), 2), round(float(y), 2)]
-                           for x, y in prediction['keypoints'][i]],
-                keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]]))
+        person = dict(
+            bbox=[round(float(v), 2) for v in prediction['bboxes'][i]],
+            score=round(float(prediction['scores'][i]), 4),
+            keypoints=[[round(float(x), 2), round(float(y), 2)]
+                       for x, y in prediction['keypoints'][i]],
+            keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]])
+        if 'track_ids' in prediction:  # tracked video frames (hrpose.apis.tracking)
+            person['track_id'] = int(prediction['track_ids'][i])
+        persons.append(person)
     return persons
 
 

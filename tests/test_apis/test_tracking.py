@@ -1,0 +1,117 @@
+"""Pose tracking on a synthetic video with known identities, scored by motmetrics' CLEAR-MOT
+and IDF1, and the One Euro smoothing of its keypoints."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from hrpose.apis import GreedyIoUTracker, OneEuroFilter, PoseTracker, interpolate_track_gaps
+from hrpose.datasets import load_keypoint_metainfo
+from hrpose.datasets.synthetic_video import noisy_detections, synthetic_tracks, walker_pose
+from hrpose.evaluation.tracking_metrics import mot_summary
+from tests.helpers import COCO_METAINFO, TEST_SEED, run_script
+from tests.test_tools.test_user_tools import demo_args, random_checkpoint  # noqa: F401
+
+SIGMAS = load_keypoint_metainfo(dict(COCO_METAINFO))['sigmas']
+
+
+def test_tracker_on_noisy_ground_truth_keeps_identities_through_crossings_and_gaps(capsys):
+    """Keypoint noise of 2 % of the person scale, 10 % of the persons dropped, one person
+    hidden for 7 frames, one leaving and coming back after 20, two crossing."""
+    truth = synthetic_tracks()
+    detections = noisy_detections(truth, seed=TEST_SEED)
+    tracker = PoseTracker(SIGMAS)
+    online = [tracker.update(d) for d in detections]
+    greedy = GreedyIoUTracker()
+    baseline = mot_summary(truth, [greedy.update(d) for d in detections])
+    ours_online = mot_summary(truth, online)
+    ours = mot_summary(truth, interpolate_track_gaps(online))
+    with capsys.disabled():
+        print(f'\nPoseTracker + gap interpolation {ours}; online {ours_online}; '
+              f'greedy IoU (mmpose 0.x) {baseline}')
+    assert ours['idf1'] >= 0.95 and ours['mota'] >= 0.90
+    assert ours['num_switches'] == ours_online['num_switches'] <= 1
+    assert ours_online['idf1'] > baseline['idf1'] + 0.5
+    assert baseline['num_switches'] > 20  # the baseline has no memory over a missed frame
+    # 4 persons, the one that left and came back included: 4 tracks
+    assert len(tracker.tracks()) == 4
+
+
+def jitter(track: np.ndarray) -> float:
+    """Mean absolute second difference over frames of (T, K, 2) keypoints."""
+    return float(np.abs(track[2:] - 2 * track[1:-1] + track[:-2]).mean())
+
+
+def test_one_euro_filter_halves_the_jitter_with_a_lag_under_1_percent():
+    fps, height = 25.0, 300
+    truth = np.stack([walker_pose(height, 100 + 6 * f, 650, 4 * f / fps) for f in range(150)])
+    scale = np.sqrt(np.prod(truth[0].max(axis=0) - truth[0].min(axis=0)))
+    rng = np.random.default_rng(TEST_SEED)
+    noisy = truth + rng.normal(0, 0.02 * scale, truth.shape)
+
+    def smoothed(sequence):
+        one_euro = OneEuroFilter()
+        return np.stack([one_euro(p, 0.0 if i == 0 else 1 / fps) for i, p in enumerate(sequence)])
+
+    assert jitter(noisy) / jitter(smoothed(noisy)) >= 2.0
+    lag = np.linalg.norm(smoothed(truth) - truth, axis=-1)[10:].mean() / scale
+    assert lag < 0.01
+
+
+def test_tracker_smoothing_follows_each_track_and_bad_input_is_explained():
+    tracker = PoseTracker(SIGMAS, smoothing={})
+    frame = dict(
+        bboxes=np.array([[0, 0, 100, 200.]]),
+        scores=np.array([0.9]),
+        keypoints=np.full((1, 17, 2), 50.0),
+        keypoint_scores=np.full((1, 17), 0.9))
+    assert tracker.update(frame, 0.0)['track_ids'].tolist() == [0]
+    moved = dict(frame, keypoints=np.full((1, 17, 2), 54.0))
+    out = tracker.update(moved, 0.04)
+    assert out['track_ids'].tolist() == [0] and 50 < out['keypoints'][0, 0, 0] < 54
+    # a person without a visible keypoint does not start a track
+    hidden = dict(frame, bboxes=np.array([[500, 0, 600, 200.]]), keypoint_scores=np.zeros((1, 17)))
+    assert tracker.update(hidden, 0.08)['track_ids'].tolist() == [-1]
+    empty = dict(
+        bboxes=np.zeros((0, 4)),
+        scores=np.zeros(0),
+        keypoints=np.zeros((0, 17, 2)),
+        keypoint_scores=np.zeros((0, 17)))
+    assert tracker.update(empty, 0.12)['track_ids'].tolist() == []
+    with pytest.raises(ValueError, match='timestamp 0.1, not after the previous one'):
+        tracker.update(frame, 0.1)
+    with pytest.raises(ValueError, match='K=14 keypoints but the tracker has 17 sigmas'):
+        tracker.update(
+            dict(frame, keypoints=np.zeros((1, 14, 2)), keypoint_scores=np.ones((1, 14))), 1.0)
+    with pytest.raises(ValueError, match='min_cutoff'):
+        PoseTracker(SIGMAS, smoothing=dict(min_cutoff=0))
+
+
+@pytest.mark.slow
+def test_demo_tracks_the_posetrack_clip_and_writes_ids(tmp_path, shared_data,
+                                                       random_checkpoint):  # noqa: F811
+    video = osp.join(shared_data, 'video', 'posetrack18_000001.mp4')
+    out_dir = tmp_path / 'out'
+    printed = run_script(
+        *demo_args(video, random_checkpoint, str(out_dir), '--track', '--smooth')[1:])
+    assert 'frames drawn' in printed
+    record = json.loads((out_dir / 'posetrack18_000001.json').read_text())
+    ids = {p['track_id'] for frame in record['frames'] for p in frame['instances']}
+    tracks = {t['id']: t for t in record['tracks']}
+    assert ids - {-1} <= set(tracks)
+    for track_id, track in tracks.items():
+        frames = [
+            f['frame'] for f in record['frames']
+            if any(p['track_id'] == track_id for p in f['instances'])
+        ]
+        assert track['first_frame'] <= min(frames, default=track['first_frame'])
+
+
+def test_demo_refuses_tracking_outside_a_video(tmp_path, shared_data,
+                                               random_checkpoint):  # noqa: F811
+    printed = run_script(
+        *demo_args(osp.join(shared_data, 'coco'), random_checkpoint, str(tmp_path))[1:],
+        '--track',
+        expect_exit=1)
+    assert 'follow persons through a video' in printed
