@@ -9,23 +9,15 @@ INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv). Outp
 Keypoints are written in pixel coordinates (the first pixel's centre is 0), with scores.
 """
 import argparse
-import json
 import os.path as osp
 
-import cv2
-import numpy as np
 from mmengine.config import DictAction
-from mmengine.utils import ProgressBar
 
-from hrpose.apis import KeypointInferencer, inference_keypoints
-from hrpose.apis.inferencer import refuse_overwriting_inputs
-from hrpose.apis.tracking import PoseTracker
+from hrpose.apis import KeypointInferencer
+from hrpose.apis.video import VIDEO_EXTENSIONS
 from hrpose.utils import register_all_modules
 from hrpose.utils.cli import positive_int
-from hrpose.utils.outputs import check_output_file, prepare_output_dir
 from hrpose.utils.registry_errors import explain_unknown_types
-
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,115 +75,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build_tracker(inferencer: KeypointInferencer, fps: float, smooth: bool) -> PoseTracker:
-    """A PoseTracker with the config's ``tracking`` settings and the dataset's sigmas."""
-    settings = dict(inferencer.model.cfg.get('tracking', None) or {})
-    smoothing = settings.pop('smoothing', None)
-    if smooth and smoothing is None:
-        smoothing = {}  # the One Euro filter's defaults
-    return PoseTracker(
-        inferencer.dataset_meta['sigmas'],
-        fps=fps,
-        smoothing=smoothing if smooth else None,
-        **settings)
-
-
-def draw_track_ids(image: np.ndarray, prediction: dict, score_thr: float) -> np.ndarray:
-    """Each tracked person's id above its box, in a colour of its own."""
-    for box, score, track_id in zip(prediction['bboxes'], prediction['scores'],
-                                    prediction['track_ids']):
-        if score < score_thr or track_id < 0:
-            continue
-        hue = (int(track_id) * 47) % 180  # well apart for neighbouring ids
-        colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
-        x, y = int(box[0]), max(int(box[1]) - 8, 16)
-        cv2.putText(image, f'id {int(track_id)}', (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour, 2,
-                    cv2.LINE_AA)
-    return image
-
-
-def run_video(inferencer: KeypointInferencer,
-              path: str,
-              out_dir: str,
-              batch_size: int,
-              track: bool = False,
-              smooth: bool = False) -> str:
-    """Draw every frame of a video into ``out_dir/<name>.mp4``; JSON per frame alongside
-    (with ``track``: persons' ``track_id`` and the list of ``tracks``)."""
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise ValueError(f'{path}: cannot be opened as a video')
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    name = osp.splitext(osp.basename(path))[0]
-    prepare_output_dir(out_dir, '--out-dir')
-    video_out = osp.join(out_dir, f'{name}.mp4')
-    json_out = check_output_file(osp.join(out_dir, f'{name}.json'), 'the video JSON')
-    refuse_overwriting_inputs([path], [video_out, json_out])
-    # Opened before the first frame is inferred: a writer that cannot open would otherwise
-    # drop every frame without a word.
-    writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
-    if not writer.isOpened():
-        capture.release()
-        raise OSError(f'{video_out}: OpenCV cannot open an mp4v video writer there (a folder '
-                      'in the way, no permission, or an OpenCV without that encoder)')
-    records = []
-    bar = ProgressBar(num_frames) if num_frames > 0 else None
-    tracker = build_tracker(inferencer, fps, smooth) if track else None
-
-    def flush(frames, timestamps):
-        predictions = inference_keypoints(inferencer.model, frames, batch_size=batch_size)
-        for frame, prediction, timestamp in zip(frames, predictions, timestamps):
-            if tracker is not None:
-                prediction = tracker.update(prediction, timestamp)
-            drawn = inferencer.draw(frame, prediction)
-            if tracker is not None:
-                drawn = draw_track_ids(drawn, prediction, inferencer.score_thr)
-            if drawn.shape[1::-1] != size:
-                raise ValueError(f'{path}: frame {len(records)} is {drawn.shape[1]}x'
-                                 f'{drawn.shape[0]} but the video is {size[0]}x{size[1]}; '
-                                 'a video whose frame size changes cannot be written as one')
-            writer.write(drawn)
-            records.append(inferencer.to_json(prediction, frame=len(records)))
-            if bar is not None:
-                bar.update()
-
-    frames, timestamps, last_time = [], [], None
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            # The container's timestamp, for a variable frame rate; the frame count / fps
-            # where it gives none or one that does not advance.
-            time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            expected = (last_time + 1.0 / fps) if last_time is not None else 0.0
-            last_time = time if last_time is None or time > last_time else expected
-            frames.append(frame)
-            timestamps.append(last_time)
-            if len(frames) == batch_size:
-                flush(frames, timestamps)
-                frames, timestamps = [], []
-        if frames:
-            flush(frames, timestamps)
-    finally:
-        capture.release()
-        writer.release()
-    if not records:
-        raise ValueError(f'{path}: no frame could be read')
-    if not osp.isfile(video_out) or osp.getsize(video_out) == 0:
-        raise OSError(f'{video_out}: the video writer wrote nothing')
-    with open(json_out, 'w') as f:
-        video = dict(video=osp.basename(path), fps=fps, num_frames=len(records), frames=records)
-        if tracker is not None:
-            video['tracks'] = tracker.tracks()
-        json.dump(video, f)
-    print(f'\n{len(records)} frames drawn into {video_out}')
-    return video_out
-
-
 def main() -> None:
     args = parse_args()
     register_all_modules()
@@ -216,7 +99,8 @@ def main() -> None:
         if args.person_boxes is not None:
             raise SystemExit('--person-boxes names images by file: it applies to images and '
                              'folders of images, not to videos')
-        run_video(inferencer, args.input, args.out_dir, args.batch_size, args.track, args.smooth)
+        result = inferencer(args.input, out_dir=args.out_dir, track=args.track, smooth=args.smooth)
+        print(f'\n{result["json"]["num_frames"]} frames drawn into {result["video"]}')
     else:
         result = inferencer(
             args.input,

@@ -159,12 +159,17 @@ class KeypointInferencer:
                  progress: bool = True,
                  skip_bad_images: bool = False,
                  person_boxes=None,
-                 person_box_score_thr: float = 0.0) -> dict:
-        """Run on images and optionally write the drawings and JSON.
+                 person_box_score_thr: float = 0.0,
+                 track: bool = False,
+                 smooth: bool = False) -> dict:
+        """Run on images or a video and optionally write the drawings and JSON.
 
         Args:
             inputs: an image path, a folder of images, an image (see
-                :func:`~hrpose.apis.inference_keypoints`), or a list of them.
+                :func:`~hrpose.apis.inference_keypoints`), or a list of them; or a video
+                file (``.mp4``, ``.avi``, ...), which :func:`~hrpose.apis.video.infer_video`
+                runs (``out_dir/<name>.mp4`` and ``.json``; its result instead of the one
+                below).
             out_dir: when given, ``out_dir/vis/<name>.jpg`` and ``out_dir/predictions/<name>
                 .json`` are written per image (see :func:`output_names`); an output that
                 would overwrite an input is refused.
@@ -177,6 +182,9 @@ class KeypointInferencer:
                 detection file in COCO results format whose entries name the image files
                 by ``file_name`` or by ``image_id`` (the number in COCO's file names).
             person_box_score_thr: with a detection file, boxes scoring below it are left out.
+            track: a video's persons get stable ids (:class:`~hrpose.apis.PoseTracker`,
+                the config's ``tracking`` settings).
+            smooth: with ``track``, each track's keypoints are smoothed (One Euro filter).
 
         Returns:
             dict: ``predictions`` (per image, arrays as from ``inference_keypoints``),
@@ -184,8 +192,21 @@ class KeypointInferencer:
             drawing; empty when ``draw`` is False) and ``skipped`` ((path, reason) of each
             image left out).
         """
-        if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
-            inputs = list_images(os.fspath(inputs))
+        from hrpose.apis.video import infer_video, is_video
+        if smooth and not track:
+            raise ValueError('smooth smooths the keypoints of tracks: give track=True too')
+        if isinstance(inputs, os.PathLike):
+            inputs = os.fspath(inputs)
+        if is_video(inputs):
+            if person_boxes is not None:
+                raise ValueError('person_boxes name images by file: they apply to images and '
+                                 'folders of images, not to videos')
+            return infer_video(self, inputs, out_dir, self.batch_size, track, smooth, progress)
+        if track or smooth:
+            raise ValueError('track and smooth follow persons through a video; the input is '
+                             'not one (.mp4, .avi, .mov, .mkv, .webm)')
+        if isinstance(inputs, str) and osp.isdir(inputs):
+            inputs = list_images(inputs)
         elif is_single_image(inputs):
             inputs = [inputs]
         inputs = [as_model_input(image, i) for i, image in enumerate(inputs)]

@@ -115,3 +115,24 @@ def test_demo_refuses_tracking_outside_a_video(tmp_path, shared_data,
         '--track',
         expect_exit=1)
     assert 'follow persons through a video' in printed
+
+
+@pytest.mark.slow
+def test_inferencer_tracks_a_video_from_python(shared_data, random_checkpoint):  # noqa: F811
+    from hrpose.apis import KeypointInferencer
+    from tests.helpers import TINY_POSE_CONFIG
+    inferencer = KeypointInferencer(TINY_POSE_CONFIG, random_checkpoint, score_thr=0.0)
+    video = osp.join(shared_data, 'video', 'posetrack18_000001.mp4')
+    result = inferencer(video, track=True, smooth=True, progress=False)
+    record = result['json']
+    assert result['video'] is None  # no out_dir: nothing written
+    assert record['num_frames'] == len(record['frames']) > 0
+    assert all('track_id' in p for f in record['frames'] for p in f['instances'])
+    assert {t['id']
+            for t in record['tracks']} >= {
+                p['track_id']
+                for f in record['frames']
+                for p in f['instances'] if p['track_id'] >= 0
+            }
+    with pytest.raises(ValueError, match='give track=True too'):
+        inferencer(video, smooth=True)

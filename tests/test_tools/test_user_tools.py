@@ -411,12 +411,14 @@ def test_demo_says_when_a_detection_file_names_none_of_its_images(tmp_path, shar
 @pytest.fixture
 def inference_must_not_run(monkeypatch):
     import hrpose.apis
+    import hrpose.apis.video
 
     def refuse(*args, **kwargs):
         raise AssertionError('inference ran although the output cannot be written')
 
     monkeypatch.setattr(hrpose.apis, 'inference_keypoints', refuse)
     monkeypatch.setattr(hrpose.apis.inferencer, 'inference_keypoints', refuse)
+    monkeypatch.setattr(hrpose.apis.video, 'inference_keypoints', refuse)
 
 
 def test_demo_stops_before_inferring_a_video_it_could_not_write(tmp_path, shared_data,
