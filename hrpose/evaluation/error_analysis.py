@@ -40,6 +40,8 @@ from pycocotools.cocoeval import COCOeval
 from hrpose.datasets.annotation_checks import load_checked_coco
 from hrpose.utils.outputs import prepare_output_dir
 
+from .keypoint_errors import load_keypoint_results
+
 ERROR_TYPES = ('miss', 'swap', 'inversion', 'jitter')
 CLASSES = ('good', ) + ERROR_TYPES
 # coco-analyze's Params: the OKS that matches a detection for localisation analysis, and
@@ -531,19 +533,12 @@ def diagnose_results_file(gt: str,
         metainfo: the dataset's (``keypoint_names``, ``flip_indices``, ``sigmas``).
         img_dir: the images' folder; when given the worst images are drawn too.
     """
-    for path, what in ((gt, 'ground-truth'), (results_file, 'results')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{path}: no such {what} file')
+    if not osp.isfile(gt):
+        raise FileNotFoundError(f'{gt}: no such ground-truth file')
     prepare_output_dir(out_dir, 'the error report folder')
     coco_gt = load_checked_coco(gt, metainfo.get('classes', ('person', )),
                                 metainfo['num_keypoints'])
-    with open(results_file) as f:
-        try:
-            results = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f'{results_file} is not valid json: {error}') from None
-    if not isinstance(results, list):
-        raise ValueError(f'{results_file}: expected a list of COCO keypoint results')
+    results = load_keypoint_results(results_file)
     analysis = analyze_keypoint_errors(coco_gt, results, metainfo['sigmas'],
                                        metainfo['flip_indices'], metainfo['keypoint_names'])
     drawings = None

@@ -7,6 +7,8 @@ keypoint of a matched person the distance to the predicted keypoint is recorded.
 """
 import contextlib
 import io
+import json
+import os.path as osp
 from typing import Dict, Sequence
 
 import numpy as np
@@ -91,3 +93,19 @@ def per_keypoint_errors(coco_gt: COCO,
         labelled=labelled,
         persons=len(persons),
         matched_persons=len(matches))
+
+
+def load_keypoint_results(path: str) -> list:
+    """The list of a COCO keypoint results file, with what is wrong with it named."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such results file (tools/test.py writes one with '
+                                '--cfg-options test_evaluator.outfile_prefix=DIR/results)')
+    with open(path) as f:
+        try:
+            results = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{path} is not valid json: {error}') from None
+    if not isinstance(results, list):
+        raise ValueError(f'{path}: expected a list of COCO keypoint results, got '
+                         f'{type(results).__name__}')
+    return results

@@ -100,9 +100,9 @@ def analyze(coco, results):
                                    META['keypoint_names'])
 
 
-@pytest.mark.parametrize('ann_file', SETS)
-def test_pure_jitter_is_jitter_and_fixing_it_gives_ap_1(shared_data, ann_file):
-    coco = ground_truth(shared_data, ann_file)
+def inject_jitter(coco):
+    """Every labelled keypoint moved to a ks of 0.55-0.8 from its place, in a direction where
+    no other candidate reaches 0.5."""
     rng = np.random.default_rng(TEST_SEED)
 
     def jitter(ann, kpts):
@@ -113,19 +113,16 @@ def test_pure_jitter_is_jitter_and_fixing_it_gives_ap_1(shared_data, ann_file):
                 kpts[k, :2], changed[k] = point, 'jitter'
         return changed
 
-    results, expected = results_of(coco, jitter)
-    check(analyze(coco, results), expected, 'jitter')
+    return jitter
 
 
-@pytest.mark.parametrize('ann_file', SETS)
-def test_pure_left_right_inversion_is_inversion_and_fixing_it_gives_ap_1(shared_data, ann_file):
-    coco = ground_truth(shared_data, ann_file)
+def inject_inversion(coco):
+    """One left/right pair exchanged per person with 6 labelled keypoints or more: a pose
+    mirrored more can fall under the OKS of 0.1 that matches it to its own person, and an
+    unmatched pose is not classified."""
     flip = META['flip_indices']
 
     def invert(ann, kpts):
-        # One left/right pair of a person with 6 labelled keypoints or more: a pose mirrored
-        # more can fall under the OKS of 0.1 that matches it to its own person, and an
-        # unmatched pose is not classified.
         original, changed = keypoints(ann), {}
         if ann['num_keypoints'] < 6:
             return changed
@@ -137,14 +134,12 @@ def test_pure_left_right_inversion_is_inversion_and_fixing_it_gives_ap_1(shared_
                 changed[k] = changed[j] = 'inversion'
         return changed
 
-    results, expected = results_of(coco, invert)
-    check(analyze(coco, results), expected, 'inversion')
+    return invert
 
 
-@pytest.mark.parametrize('ann_file', SETS)
-def test_keypoints_taken_from_another_person_are_swaps_and_fixing_them_gives_ap_1(
-        shared_data, ann_file):
-    coco = ground_truth(shared_data, ann_file)
+def inject_swap(coco):
+    """Two keypoints of a person (6 labelled or more) taken from another person of the image,
+    where they are far from the person's own keypoint and its mirror."""
 
     def swap(ann, kpts):
         own, changed = keypoints(ann), {}
@@ -163,14 +158,11 @@ def test_keypoints_taken_from_another_person_are_swaps_and_fixing_them_gives_ap_
                 break
         return changed
 
-    results, expected = results_of(coco, swap)
-    check(analyze(coco, results), expected, 'swap')
+    return swap
 
 
-@pytest.mark.parametrize('ann_file', SETS)
-def test_keypoints_far_from_every_person_are_misses_and_fixing_them_gives_ap_1(
-        shared_data, ann_file):
-    coco = ground_truth(shared_data, ann_file)
+def inject_miss(coco):
+    """Three keypoints per person moved where every candidate's ks stays under 0.5."""
 
     def miss(ann, kpts):
         changed = {}
@@ -180,8 +172,20 @@ def test_keypoints_far_from_every_person_are_misses_and_fixing_them_gives_ap_1(
                 kpts[k, :2], changed[k] = point, 'miss'
         return changed
 
-    results, expected = results_of(coco, miss)
-    check(analyze(coco, results), expected, 'miss')
+    return miss
+
+
+INJECTIONS = dict(
+    jitter=inject_jitter, inversion=inject_inversion, swap=inject_swap, miss=inject_miss)
+
+
+@pytest.mark.parametrize('ann_file', SETS)
+@pytest.mark.parametrize('kind', list(INJECTIONS))
+def test_each_error_injected_alone_is_that_error_and_fixing_it_gives_ap_1(
+        shared_data, ann_file, kind):
+    coco = ground_truth(shared_data, ann_file)
+    results, expected = results_of(coco, INJECTIONS[kind](coco))
+    check(analyze(coco, results), expected, kind)
 
 
 def test_two_persons_by_hand(tmp_path):
@@ -192,23 +196,14 @@ def test_two_persons_by_hand(tmp_path):
         categories=[dict(id=1, name='person')],
         annotations=[
             dict(
-                id=1,
+                id=i,
                 image_id=1,
                 category_id=1,
-                bbox=[5, 5, 30, 10],
+                bbox=[x - 5, 5, 30, 10],
                 area=100.0,
                 iscrowd=0,
-                keypoints=[10, 10, 2, 20, 10, 2, 30, 10, 2],
-                num_keypoints=3),
-            dict(
-                id=2,
-                image_id=1,
-                category_id=1,
-                bbox=[95, 5, 30, 10],
-                area=100.0,
-                iscrowd=0,
-                keypoints=[100, 10, 2, 110, 10, 2, 120, 10, 2],
-                num_keypoints=3)
+                num_keypoints=3,
+                keypoints=[x, 10, 2, x + 10, 10, 2, x + 20, 10, 2]) for i, x in ((1, 10), (2, 100))
         ])
     path = tmp_path / 'gt.json'
     path.write_text(json.dumps(gt))

@@ -20,7 +20,7 @@ import numpy as np
 
 from hrpose.datasets.annotation_checks import load_checked_coco
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
-from hrpose.evaluation.keypoint_errors import per_keypoint_errors
+from hrpose.evaluation.keypoint_errors import load_keypoint_results, per_keypoint_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,21 +40,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_results(path: str) -> list:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such results file (tools/test.py writes one with '
-                                '--cfg-options test_evaluator.outfile_prefix=DIR/results)')
-    with open(path) as f:
-        try:
-            results = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f'{path} is not valid json: {error}') from None
-    if not isinstance(results, list):
-        raise ValueError(f'{path}: expected a list of COCO keypoint results, got '
-                         f'{type(results).__name__}')
-    return results
-
-
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.gt):
@@ -63,7 +48,7 @@ def main() -> None:
     # Checked as the metric checks it: num_keypoints from the flags, missing areas filled.
     coco_gt = load_checked_coco(args.gt, metainfo.get('classes', ('person', )),
                                 metainfo['num_keypoints'])
-    stats = per_keypoint_errors(coco_gt, load_results(args.results), metainfo['sigmas'],
+    stats = per_keypoint_errors(coco_gt, load_keypoint_results(args.results), metainfo['sigmas'],
                                 args.min_oks)
     sigmas = np.asarray(metainfo['sigmas'])
     rows = []
