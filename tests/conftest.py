@@ -6,7 +6,8 @@ import sys
 import pytest
 from mmengine.registry import init_default_scope
 
-from tests.helpers import TINY_POSE_CONFIG, run_tool, shared_data_candidates, synthetic_cfg_options
+from tests.helpers import (TINY_POSE_CONFIG, run_tool, shared_data_candidates,
+                           synthetic_cfg_options, train_overfit_run)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,6 +41,17 @@ def synthetic_root(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('synthetic'))
     make_synthetic_coco(root, splits=dict(train=4, val=2), image_size=(128, 160), seed=0)
     return root
+
+
+@pytest.fixture(scope='session')
+def udp_overfit_run(tmp_path_factory, shared_data):
+    """``(work_dir, cfg_options)`` of the UDP overfit training on the 4 COCO sample images
+    (keypoint AP 1.0 on them): the acceptance test of the codecs and the ONNX parity tests
+    share it, the only trained model of the suite that finds real persons. Read it, never
+    write into it."""
+    work_dir = str(tmp_path_factory.mktemp('udp_overfit') / 'work')
+    options = train_overfit_run(work_dir, osp.join(shared_data, 'coco'), 'UDPHeatmap')
+    return work_dir, options
 
 
 @pytest.fixture(scope='session')

@@ -12,8 +12,9 @@ from pycocotools.coco import COCO
 from hrpose.datasets import load_keypoint_metainfo
 from hrpose.evaluation.keypoint_errors import per_keypoint_errors
 from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, OVERFIT_CONFIG, REPO_ROOT, TEST_SEED,
-                           TINY_POSE_CONFIG, data_cfg_options, overfit_options, printed_metrics,
-                           pycocotools_metrics, run_script, run_tool, synthetic_cfg_options)
+                           TINY_POSE_CONFIG, data_cfg_options, printed_metrics,
+                           pycocotools_metrics, run_script, run_tool, synthetic_cfg_options,
+                           train_overfit_run)
 
 
 @pytest.mark.slow
@@ -27,7 +28,7 @@ from tests.helpers import (COCO_METAINFO, CROWDPOSE_METAINFO, OVERFIT_CONFIG, RE
         pytest.param('DARKHeatmap', marks=pytest.mark.full),
         'UDPHeatmap',
     ])
-def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data, codec):
+def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(request, tmp_path, shared_data, codec):
     """Targets, decoding, coordinates and the metric agree for each codec: memorising 4
     real COCO images for 400-500 iterations (4-5 minutes on 2 CPU cores) gives keypoint AP
     >= 0.95 when testing on the same images, and every keypoint, the ankles included, is
@@ -35,22 +36,18 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data,
     model has not learned is off by about 100%). DARK and UDP decode sub-pixel maxima, so
     their errors must also be smaller on average than MSRA's quantised ones (measured: MSRA
     0.020, DARK 0.008, UDP 0.008 of the scale)."""
-    work_dir = str(tmp_path / 'work')
     ann_file = osp.join(shared_data, 'coco', 'test_coco.json')
-    iterations = Config.fromfile(OVERFIT_CONFIG).max_iters
-    options = overfit_options(osp.join(shared_data, 'coco'), codec,
-                              iterations) + [f'randomness.seed={TEST_SEED}']
-    # Evaluated once, by tools/test.py below: no validation at the end of training.
-    run_tool([
-        sys.executable, 'tools/train.py', OVERFIT_CONFIG, '--work-dir', work_dir, '--cfg-options',
-        *options, 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None'
-    ],
-             timeout=1800)
+    if codec == 'UDPHeatmap':  # the session's shared run
+        work_dir, options = request.getfixturevalue('udp_overfit_run')
+    else:
+        work_dir = str(tmp_path / 'work')
+        options = train_overfit_run(work_dir, osp.join(shared_data, 'coco'), codec)
+    test_dir = str(tmp_path / 'test')  # the logs of tools/test.py, beside the run
     used = Config.fromfile(osp.join(work_dir, osp.basename(OVERFIT_CONFIG)))
     assert used.model.roi_head.keypoint_head.codec.type == codec
     out_prefix = str(tmp_path / 'results')
     proc = run_tool([
-        sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir', work_dir,
+        sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir', test_dir,
         '--cfg-options', *options, f'test_evaluator.outfile_prefix={out_prefix}'
     ])
     output = proc.stdout + proc.stderr
@@ -77,7 +74,7 @@ def test_overfit_the_coco_sample_reaches_keypoint_ap_0_95(tmp_path, shared_data,
     # same box results (the box branch's, as NMS left them) and so the same box AP.
     flip_prefix = str(tmp_path / 'flip')
     proc = run_tool([
-        sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir', work_dir,
+        sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir', test_dir,
         '--cfg-options', *options, f'test_evaluator.outfile_prefix={flip_prefix}',
         'model.test_cfg.rcnn.flip_test=True', 'model.test_cfg.rcnn.rescore=True',
         'model.test_cfg.rcnn.oks_nms.iou_threshold=0.9'
