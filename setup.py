@@ -34,5 +34,8 @@ def read_requirements(path: str) -> list:
 setup(
     cmdclass={'build_py': BuildPyWithConfigs},
     install_requires=read_requirements('requirements/runtime.txt'),
-    extras_require={'tests': read_requirements('requirements/tests.txt')},
+    extras_require={
+        'tests': read_requirements('requirements/tests.txt'),
+        'deploy': read_requirements('requirements/deploy.txt')
+    },
 )

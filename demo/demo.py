@@ -24,7 +24,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='hrpose demo on images or a video')
     parser.add_argument('input', help='image file, folder of images, or video file')
     parser.add_argument('config', help='config file or config name')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx file')
+    parser.add_argument(
+        '--backend',
+        choices=('pytorch', 'onnxruntime'),
+        default=None,
+        help='run the PyTorch model or an ONNX file in ONNX Runtime (default: from the '
+        "checkpoint's suffix, .onnx: onnxruntime)")
     parser.add_argument('--out-dir', default='outputs', help='where drawings and JSON go')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1', ...")
     parser.add_argument(
@@ -89,7 +95,8 @@ def main() -> None:
             score_thr=args.score_thr,
             kpt_thr=args.kpt_thr,
             cfg_options=args.cfg_options,
-            unsafe_load=args.unsafe_load)
+            unsafe_load=args.unsafe_load,
+            backend=args.backend)
     if (args.track or args.smooth) and not args.input.lower().endswith(VIDEO_EXTENSIONS):
         raise SystemExit('--track and --smooth follow persons through a video; '
                          f'{args.input} is not one ({", ".join(VIDEO_EXTENSIONS)})')

@@ -10,7 +10,9 @@ a detection file in COCO results format, as top-down methods are evaluated; the 
 numbers then say which boxes they were computed on, and box AP is that of those boxes.
 
 CHECKPOINT may be a work dir: its latest checkpoint (the `last_checkpoint` file that
-training writes) is used. Several processes: tools/dist_test.sh CONFIG CHECKPOINT N.
+training writes) is used, or an ONNX file of tools/deployment/export_onnx.py, evaluated in
+ONNX Runtime with the same pipeline, metrics and tables. Several processes:
+tools/dist_test.sh CONFIG CHECKPOINT N.
 """
 import argparse
 import os.path as osp
@@ -35,7 +37,8 @@ from common_args import add_common_args, apply_common_args, end_run, parse_commo
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a hrpose detector')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file, or a work dir to take its latest')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file, a work dir to take its latest, or an .onnx file')
     parser.add_argument('--work-dir', help='folder for the evaluation logs')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file (.pkl)')
     parser.add_argument(
@@ -95,6 +98,19 @@ def apply_person_boxes(cfg, args) -> None:
     cfg.test_dataloader.dataset.update(given)
 
 
+def use_onnx_model(cfg, args) -> None:
+    """Evaluate an exported file in ONNX Runtime: the config's preprocessing, dataset,
+    metrics and pose settings, the file's graph (``hrpose.deploy.OnnxKeypointDetector``)."""
+    from hrpose.deploy import onnx_model_config
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'ONNX file {args.checkpoint} does not exist')
+    if args.person_boxes is not None:
+        raise SystemExit('--person-boxes needs the PyTorch checkpoint: the exported graph '
+                         'detects the persons itself')
+    cfg.model = onnx_model_config(cfg, args.checkpoint)
+    cfg.load_from = None
+
+
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file, or the newest complete one in a training work dir."""
     if osp.isdir(path):
@@ -114,7 +130,11 @@ def main() -> None:
     cfg = load_config(args.config)
     apply_common_args(cfg, args)
     apply_person_boxes(cfg, args)
-    cfg.load_from = resolve_checkpoint(args.checkpoint)
+    rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
+    if args.checkpoint.endswith('.onnx'):
+        use_onnx_model(cfg, args)
+    else:
+        cfg.load_from = resolve_checkpoint(args.checkpoint)
 
     if args.show_dir is not None:
         cfg.default_hooks.visualization = dict(
@@ -135,7 +155,6 @@ def main() -> None:
 
     with explain_unknown_types():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
         print_log(f'test protocol: {describe_test_protocol(rcnn_test_cfg)}', logger='current')
         runner.test()
         if keypoint_results is not None and get_rank() == 0:

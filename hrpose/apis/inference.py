@@ -83,29 +83,55 @@ def resolve_config(config: Union[str, Config]) -> Config:
     return load_config(config)
 
 
+BACKENDS = ('pytorch', 'onnxruntime')
+
+
+def checkpoint_backend(checkpoint: Optional[str], backend: Optional[str] = None) -> str:
+    """'onnxruntime' for an ``.onnx`` file, else 'pytorch'; ``backend`` when given (checked
+    against the file)."""
+    is_onnx = checkpoint is not None and os.fspath(checkpoint).endswith('.onnx')
+    if backend is None:
+        return 'onnxruntime' if is_onnx else 'pytorch'
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    if (backend == 'onnxruntime') != is_onnx:
+        wanted = 'an .onnx file (tools/deployment/export_onnx.py)' if backend == 'onnxruntime' \
+            else 'a .pth checkpoint'
+        raise ValueError(f'backend {backend!r} takes {wanted}, got {checkpoint}')
+    return backend
+
+
 def init_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
-               unsafe_load: bool = False) -> nn.Module:
+               unsafe_load: bool = False,
+               backend: Optional[str] = None) -> nn.Module:
     """Build a detector from a config and load its weights, ready for inference.
 
     Args:
         config: a config file, a config name, or a Config.
-        checkpoint: weights to load (a local ``.pth``); None keeps random weights.
-        device: 'cpu', 'cuda', 'cuda:1', ...
+        checkpoint: weights to load (a local ``.pth``), or an ONNX file exported by
+            ``tools/deployment/export_onnx.py``; None keeps random weights.
+        device: 'cpu', 'cuda', 'cuda:1', ... (ONNX: 'cuda' takes ONNX Runtime's CUDA
+            provider).
         cfg_options: config overrides, e.g. ``{'model.test_cfg.rcnn.flip_test': True}``.
         unsafe_load: allow a checkpoint with types outside the allow-list (trusted files only).
+        backend: 'pytorch' or 'onnxruntime' (default: from the checkpoint's suffix).
 
     Returns:
         nn.Module: the model in eval mode, with ``cfg`` (the config) and ``dataset_meta``
-        (keypoint names, skeleton, flip indices, sigmas, colours) attached.
+        (keypoint names, skeleton, flip indices, sigmas, colours) attached. An ONNX file
+        gives an ``OnnxKeypointDetector``, which the inference API, the inferencer and
+        the tools take as they take the PyTorch model.
     """
     cfg = resolve_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'hrpose'))
+    if checkpoint_backend(checkpoint, backend) == 'onnxruntime':
+        return init_onnx_model(cfg, os.fspath(checkpoint), device)
     # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
@@ -119,16 +145,42 @@ def init_model(config: Union[str, Config],
         check_weight_shapes(model, state_dict, checkpoint)
         _load_checkpoint_to_model(model, loaded)
         dataset_meta = loaded.get('meta', {}).get('dataset_meta')
-    dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
-    if dataset_cfg.get('metainfo') is not None:
-        # The config's metainfo is authoritative; the checkpoint's is the fallback.
-        dataset_meta = load_keypoint_metainfo(dataset_cfg.metainfo)
+    # The config's metainfo is authoritative; the checkpoint's is the fallback.
+    dataset_meta = config_dataset_meta(cfg) or dataset_meta
     if dataset_meta is None:
         raise ValueError('no keypoint metainfo: the config has no '
                          'test_dataloader.dataset.metainfo and the checkpoint no dataset_meta')
     model.dataset_meta = dataset_meta
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def config_dataset_meta(cfg: Config) -> Optional[dict]:
+    """The keypoint metainfo of the config's test dataset, or None when it names none."""
+    dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
+    if dataset_cfg.get('metainfo') is None:
+        return None
+    return load_keypoint_metainfo(dataset_cfg.metainfo)
+
+
+def init_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu') -> nn.Module:
+    """An ``OnnxKeypointDetector`` for ``onnx_file`` with ``cfg``'s preprocessing and pose
+    settings; its metainfo is the config's (else the file's), K checked against the file."""
+    from hrpose.deploy import onnx_model_config
+    if not os.path.isfile(onnx_file):
+        raise FileNotFoundError(f'ONNX file {onnx_file} does not exist')
+    model_cfg = onnx_model_config(cfg, onnx_file)
+    if device.startswith('cuda'):
+        model_cfg['providers'] = ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    model = MODELS.build(model_cfg)
+    dataset_meta = config_dataset_meta(cfg) or model.metadata.get('dataset_meta') or None
+    if dataset_meta is None:
+        raise ValueError(f'no keypoint metainfo: the config has no '
+                         f'test_dataloader.dataset.metainfo and {onnx_file} none either')
+    model.check_keypoint_count(dataset_meta, 'the config')
+    model.dataset_meta = dataset_meta
+    model.cfg = cfg
+    return model.eval()
 
 
 def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:

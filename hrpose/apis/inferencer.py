@@ -100,13 +100,15 @@ class KeypointInferencer:
 
     Args:
         model: config file or config name (see :func:`hrpose.utils.config_files.find_config`).
-        weights: checkpoint file; None keeps random weights (only useful in tests).
+        weights: checkpoint file, or an ONNX file of ``tools/deployment/export_onnx.py``
+            (run in ONNX Runtime); None keeps random weights (only useful in tests).
         device: 'cpu', 'cuda', ...
         batch_size: images per forward pass.
         score_thr: persons below this score are neither drawn nor written.
         kpt_thr: keypoints below this score are not drawn (they are still written).
         cfg_options: config overrides.
         unsafe_load: allow a checkpoint with types outside the allow-list.
+        backend: 'pytorch' or 'onnxruntime' (default: from the weights' suffix).
     """
 
     def __init__(self,
@@ -117,9 +119,15 @@ class KeypointInferencer:
                  score_thr: float = 0.3,
                  kpt_thr: float = 0.3,
                  cfg_options: Optional[dict] = None,
-                 unsafe_load: bool = False) -> None:
+                 unsafe_load: bool = False,
+                 backend: Optional[str] = None) -> None:
         self.model = init_model(
-            model, weights, device=device, cfg_options=cfg_options, unsafe_load=unsafe_load)
+            model,
+            weights,
+            device=device,
+            cfg_options=cfg_options,
+            unsafe_load=unsafe_load,
+            backend=backend)
         self.batch_size = batch_size
         self.score_thr = score_thr
         self.visualizer = KeypointLocalVisualizer(

@@ -201,6 +201,9 @@ class WeightShapeCheckHook(Hook):
         (the metric would find it only after the whole inference)."""
         from mmengine.model import is_model_wrapper
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if hasattr(model, 'check_keypoint_count'):  # an exported model: K is in its file
+            model.check_keypoint_count(getattr(dataset, 'metainfo', {}), f'the {split} dataset')
+            return
         head = getattr(getattr(model, 'roi_head', None), 'keypoint_head', None)
         wanted = getattr(dataset, 'metainfo', {}).get('num_keypoints')
         if head is not None and wanted is not None and head.num_keypoints != wanted:

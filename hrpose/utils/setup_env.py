@@ -25,6 +25,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     import hrpose.codecs  # noqa: F401
     import hrpose.datasets  # noqa: F401
+    import hrpose.deploy  # noqa: F401
     import hrpose.engine  # noqa: F401
     import hrpose.evaluation  # noqa: F401
     import hrpose.models  # noqa: F401

@@ -180,8 +180,9 @@ fi
 # 4. The rest of the stack, then mmcv without its declared dependencies: a wheel built where
 # opencv-python-headless was absent asks for opencv-python, a second copy of cv2 that would
 # overwrite the headless one; mmcv's real needs are listed in requirements/runtime.txt.
-log "installing mmengine, mmdet, pycocotools, mmcv and the test tools"
-"${PIP[@]}" -q -r "$REPO_ROOT/requirements/runtime.txt" -r "$REPO_ROOT/requirements/tests.txt"
+log "installing mmengine, mmdet, pycocotools, mmcv, the test tools and the ONNX tools"
+"${PIP[@]}" -q -r "$REPO_ROOT/requirements/runtime.txt" -r "$REPO_ROOT/requirements/tests.txt" \
+  -r "$REPO_ROOT/requirements/deploy.txt"
 if [ ${#MMCV_WHEEL[@]} -gt 0 ]; then
   "${PIP[@]}" -q --no-deps --force-reinstall "${MMCV_WHEEL[@]}"
 fi
