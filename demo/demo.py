@@ -2,6 +2,7 @@
 
     python demo/demo.py INPUT CONFIG CHECKPOINT [--out-dir outputs] [--device cpu]
         [--score-thr 0.3] [--kpt-thr 0.3] [--batch-size 1] [--cfg-options key=value ...]
+        [--precision fp32|fp16|bf16 | --fp16] [--compile [MODE]] [--backend pytorch|onnxruntime]
 
 INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv). Outputs:
     image/folder: OUT_DIR/vis/<name>.jpg and OUT_DIR/predictions/<name>.json per image
@@ -25,6 +26,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('input', help='image file, folder of images, or video file')
     parser.add_argument('config', help='config file or config name')
     parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx file')
+    parser.add_argument(
+        '--precision',
+        choices=('fp32', 'fp16', 'bf16'),
+        default='fp32',
+        help='half-precision inference (RoIAlign and decoding stay float32; bf16 on CPUs)')
+    parser.add_argument('--fp16', action='store_true', help='the same as --precision fp16')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='reduce-overhead',
+        choices=('default', 'reduce-overhead', 'max-autotune'),
+        help='torch.compile the image part (reduce-overhead: CUDA graphs on GPUs)')
     parser.add_argument(
         '--backend',
         choices=('pytorch', 'onnxruntime'),
@@ -96,7 +109,9 @@ def main() -> None:
             kpt_thr=args.kpt_thr,
             cfg_options=args.cfg_options,
             unsafe_load=args.unsafe_load,
-            backend=args.backend)
+            backend=args.backend,
+            precision='fp16' if args.fp16 else args.precision,
+            compile_mode=args.compile)
     if (args.track or args.smooth) and not args.input.lower().endswith(VIDEO_EXTENSIONS):
         raise SystemExit('--track and --smooth follow persons through a video; '
                          f'{args.input} is not one ({", ".join(VIDEO_EXTENSIONS)})')

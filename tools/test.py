@@ -3,6 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
         [--show-dir DIR] [--cfg-options key=value ...] [--launcher pytorch] [--unsafe-load]
         [--person-boxes gt|DETS.json [--person-box-score-thr T] [--max-persons-per-img N]]
+        [--batch-size N] [--precision fp32|fp16|bf16 | --fp16] [--compile [MODE]]
 
 Keypoint AP is end to end by default (the detector's own person boxes). With
 --person-boxes the keypoint branch runs on the ground-truth boxes ('gt') or on the boxes of
@@ -22,6 +23,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from hrpose.apis.inference import set_compile_mode, set_inference_precision
 from hrpose.engine import find_resumable_checkpoint
 from hrpose.evaluation.error_analysis import diagnose_results_file
 from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
@@ -74,6 +76,25 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help='with a detection file: how it writes boxes (default xywh, COCO results format; '
         'a file that looks like x1, y1, x2, y2 is refused unless this says xyxy)')
+    parser.add_argument(
+        '--batch-size',
+        type=positive_int,
+        default=None,
+        help='images per forward pass (default: the config\'s test_dataloader.batch_size)')
+    parser.add_argument(
+        '--precision',
+        choices=('fp32', 'fp16', 'bf16'),
+        default=None,
+        help='half-precision inference: convolutions and linear layers under autocast, '
+        'RoIAlign and decoding in float32 (bf16 on CPUs)')
+    parser.add_argument('--fp16', action='store_true', help='the same as --precision fp16')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='reduce-overhead',
+        choices=('default', 'reduce-overhead', 'max-autotune'),
+        help='torch.compile the backbone, neck and RPN convolutions (default mode: '
+        'reduce-overhead, CUDA graphs on GPUs, one per padded input size)')
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
 
@@ -130,6 +151,17 @@ def main() -> None:
     cfg = load_config(args.config)
     apply_common_args(cfg, args)
     apply_person_boxes(cfg, args)
+    if args.batch_size is not None:
+        cfg.test_dataloader.batch_size = args.batch_size
+    precision = 'fp16' if args.fp16 else args.precision
+    if precision not in (None, 'fp32'):
+        if args.checkpoint.endswith('.onnx'):
+            raise SystemExit(f'--precision {precision}: an ONNX file runs in float32')
+        set_inference_precision(cfg, precision)
+    if args.compile is not None:
+        if args.checkpoint.endswith('.onnx'):
+            raise SystemExit('--compile: an ONNX file runs in ONNX Runtime')
+        set_compile_mode(cfg, args.compile)
     rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
     if args.checkpoint.endswith('.onnx'):
         use_onnx_model(cfg, args)

@@ -19,6 +19,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
 from hrpose.datasets.transforms.keypoint_transforms import set_given_persons
 from hrpose.engine import check_weight_shapes, unsafe_checkpoint_loading
+from hrpose.models.precision import check_precision
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
 from hrpose.utils.config_files import load_config
@@ -106,7 +107,10 @@ def init_model(config: Union[str, Config],
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
                unsafe_load: bool = False,
-               backend: Optional[str] = None) -> nn.Module:
+               backend: Optional[str] = None,
+               precision: str = 'fp32',
+               fp16: bool = False,
+               compile_mode: Optional[str] = None) -> nn.Module:
     """Build a detector from a config and load its weights, ready for inference.
 
     Args:
@@ -118,6 +122,13 @@ def init_model(config: Union[str, Config],
         cfg_options: config overrides, e.g. ``{'model.test_cfg.rcnn.flip_test': True}``.
         unsafe_load: allow a checkpoint with types outside the allow-list (trusted files only).
         backend: 'pytorch' or 'onnxruntime' (default: from the checkpoint's suffix).
+        precision: 'fp32', 'fp16' or 'bf16': the convolutions and linear layers under
+            autocast, RoIAlign and all decoding in float32 (:mod:`hrpose.models.precision`).
+            On CPUs bfloat16 is the one with fast kernels.
+        fp16: shorthand for ``precision='fp16'``.
+        compile_mode: compile the backbone, neck and RPN convolutions with
+            ``torch.compile`` in this mode ('default', 'max-autotune', or 'reduce-overhead':
+            CUDA graphs on GPUs, one per padded input size); None runs eagerly.
 
     Returns:
         nn.Module: the model in eval mode, with ``cfg`` (the config) and ``dataset_meta``
@@ -130,8 +141,16 @@ def init_model(config: Union[str, Config],
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'hrpose'))
+    precision = 'fp16' if fp16 else precision
     if checkpoint_backend(checkpoint, backend) == 'onnxruntime':
+        if precision != 'fp32' or compile_mode is not None:
+            raise ValueError('precision and compile_mode are PyTorch settings: an ONNX file '
+                             'runs as it was exported, in float32')
         return init_onnx_model(cfg, os.fspath(checkpoint), device)
+    if check_precision(precision, 'precision') != 'fp32':
+        set_inference_precision(cfg, precision)
+    if compile_mode is not None:
+        set_compile_mode(cfg, compile_mode)
     # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
@@ -153,6 +172,28 @@ def init_model(config: Union[str, Config],
     model.dataset_meta = dataset_meta
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def _check_detector_type(cfg: Config, setting: str) -> None:
+    if cfg.model.get('type') != 'KeypointTwoStageDetector':
+        raise ValueError(f"{setting} needs model.type='KeypointTwoStageDetector', this config "
+                         f'has {cfg.model.get("type")!r}')
+
+
+def set_inference_precision(cfg: Config, precision: str) -> None:
+    """``model.inference_precision`` of a hrpose detector config, or a ValueError naming
+    the model type that has none."""
+    _check_detector_type(cfg, f'precision={precision!r}')
+    cfg.model.inference_precision = check_precision(precision)
+
+
+def set_compile_mode(cfg: Config, mode: str) -> None:
+    """``model.compile_image_part`` of a hrpose detector config."""
+    from hrpose.models.detectors import COMPILE_MODES
+    if mode not in COMPILE_MODES[1:]:
+        raise ValueError(f'compile_mode={mode!r}: expected one of {COMPILE_MODES[1:]} or None')
+    _check_detector_type(cfg, f'compile_mode={mode!r}')
+    cfg.model.compile_image_part = mode
 
 
 def config_dataset_meta(cfg: Config) -> Optional[dict]:

@@ -109,6 +109,8 @@ class KeypointInferencer:
         cfg_options: config overrides.
         unsafe_load: allow a checkpoint with types outside the allow-list.
         backend: 'pytorch' or 'onnxruntime' (default: from the weights' suffix).
+        precision, fp16, compile_mode: half precision and ``torch.compile``, see
+            :func:`init_model`.
     """
 
     def __init__(self,
@@ -120,14 +122,20 @@ class KeypointInferencer:
                  kpt_thr: float = 0.3,
                  cfg_options: Optional[dict] = None,
                  unsafe_load: bool = False,
-                 backend: Optional[str] = None) -> None:
+                 backend: Optional[str] = None,
+                 precision: str = 'fp32',
+                 fp16: bool = False,
+                 compile_mode: Optional[str] = None) -> None:
         self.model = init_model(
             model,
             weights,
             device=device,
             cfg_options=cfg_options,
             unsafe_load=unsafe_load,
-            backend=backend)
+            backend=backend,
+            precision=precision,
+            fp16=fp16,
+            compile_mode=compile_mode)
         self.batch_size = batch_size
         self.score_thr = score_thr
         self.visualizer = KeypointLocalVisualizer(

@@ -42,3 +42,48 @@ def format_differences(differences: Dict[str, float]) -> List[str]:
     for key in RESULT_KEYS:
         lines.append(f'  largest |difference| of {key}: {differences[key]:.3g}')
     return lines
+
+
+def box_iou(boxes: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """(N, M) IoU of x1, y1, x2, y2 boxes."""
+    low = np.maximum(boxes[:, None, :2], other[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], other[None, :, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=-1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
+    other_area = np.prod(other[:, 2:] - other[:, :2], axis=-1)
+    return inter / np.maximum(area[:, None] + other_area[None] - inter, 1e-9)
+
+
+def matched_differences(reference: Sequence[dict],
+                        other: Sequence[dict],
+                        min_iou: float = 0.5) -> Dict[str, object]:
+    """Two models' persons matched by box (greedy, the reference's best first, IoU at least
+    ``min_iou``), for results that may order or cut persons differently (another
+    precision): how many are matched, the scores of the unmatched ones, and the largest
+    differences over the matched.
+
+    Returns:
+        dict: ``matched``, ``unmatched_scores`` (the scores of every person of either side
+        without a partner), and for ``scores`` and ``keypoints`` the largest absolute
+        difference over the matched persons.
+    """
+    matched, unmatched = 0, []
+    worst = dict(scores=0.0, keypoints=0.0)
+    for ref, oth in zip(reference, other):
+        iou = box_iou(ref['bboxes'],
+                      oth['bboxes']) if len(ref['bboxes']) and len(oth['bboxes']) else np.zeros(
+                          (len(ref['bboxes']), len(oth['bboxes'])))
+        free = np.ones(len(oth['bboxes']), dtype=bool)
+        for i in np.argsort(-ref['scores'], kind='stable'):
+            candidates = np.where(free, iou[i], -1.0)
+            j = int(np.argmax(candidates)) if len(candidates) else -1
+            if j < 0 or candidates[j] < min_iou:
+                unmatched.append(float(ref['scores'][i]))
+                continue
+            free[j] = False
+            matched += 1
+            worst['scores'] = max(worst['scores'], abs(float(ref['scores'][i] - oth['scores'][j])))
+            worst['keypoints'] = max(
+                worst['keypoints'], float(np.abs(ref['keypoints'][i] - oth['keypoints'][j]).max()))
+        unmatched += [float(s) for s in oth['scores'][free]]
+    return dict(matched=matched, unmatched_scores=sorted(unmatched, reverse=True), **worst)

@@ -1,6 +1,6 @@
 """The two-stage keypoint detector: mmdet's TwoStageDetector plus the flip test and a guard
 against non-finite losses."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
@@ -11,6 +11,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from hrpose.registry import MODELS
+
+from .precision import as_float32, check_precision, half_precision
+
+# torch.compile's modes for the image part; 'reduce-overhead' captures CUDA graphs on GPUs.
+COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune')
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -41,18 +46,46 @@ class KeypointTwoStageDetector(TwoStageDetector):
     the step is skipped with a logged warning (``non_finite_loss='skip'``): the batch then
     contributes zero gradients.
 
+    At test time ``inference_precision='fp16'`` (or ``'bf16'``) runs the convolutions and
+    linear layers under autocast and keeps RoIAlign, box decoding, NMS and heatmap decoding
+    in float32 (:mod:`hrpose.models.precision`).
+
     Args:
         non_finite_loss: 'error' or 'skip'.
+        inference_precision: 'fp32' (default), 'fp16' or 'bf16', for prediction only.
+        compile_image_part: None (eager, default) or a ``torch.compile`` mode for the
+            backbone, neck and RPN convolutions at test time: 'default', 'max-autotune', or
+            'reduce-overhead' (CUDA graphs on GPUs: one captured graph per padded input
+            size, which removes the kernel-launch overhead of batch-1 inference).
         *args, **kwargs: mmdet ``TwoStageDetector`` arguments.
     """
 
-    def __init__(self, *args, non_finite_loss: str = 'error', **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 non_finite_loss: str = 'error',
+                 inference_precision: str = 'fp32',
+                 compile_image_part: Optional[str] = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if non_finite_loss not in ('error', 'skip'):
             raise ValueError(f"model.non_finite_loss must be 'error' or 'skip', got "
                              f'{non_finite_loss!r}')
         self.non_finite_loss = non_finite_loss
         self.skipped_steps = 0
+        self.inference_precision = inference_precision
+        if compile_image_part not in COMPILE_MODES:
+            raise ValueError(f'model.compile_image_part={compile_image_part!r}: expected one '
+                             f'of {COMPILE_MODES}')
+        self.compile_image_part = compile_image_part
+
+    @property
+    def inference_precision(self) -> str:
+        return self._inference_precision
+
+    @inference_precision.setter
+    def inference_precision(self, precision: str) -> None:
+        self._inference_precision = check_precision(precision)
+        self.roi_head.inference_precision = precision
 
     def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         """mmengine's sum of the loss terms, after checking that each one is finite.
@@ -127,10 +160,12 @@ class KeypointTwoStageDetector(TwoStageDetector):
         if any(given) and not all(given):
             raise ValueError(f'{sum(given)} of {len(given)} images of the batch carry given '
                              'person boxes: give them for every image or for none')
-        x = self.extract_feat(batch_inputs)
+        needs_rpn = not (all(given) and given) and batch_data_samples[0].get('proposals',
+                                                                             None) is None
+        x, rpn_outs = self.image_part(batch_inputs, needs_rpn)
         x_flipped = None
         if (self.roi_head.test_cfg or {}).get('flip_test', False):
-            x_flipped = self.extract_feat(batch_inputs.flip(-1))
+            x_flipped = self.image_part(batch_inputs.flip(-1), with_rpn=False)[0]
         if all(given) and given:
             # The protocol of top-down methods: no RPN, no box branch; the keypoint branch
             # takes the given boxes with their scores.
@@ -142,13 +177,72 @@ class KeypointTwoStageDetector(TwoStageDetector):
                 x_flipped,
                 rescale=rescale)
             return self.add_pred_to_datasample(batch_data_samples, results_list)
-        if batch_data_samples[0].get('proposals', None) is None:
-            rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
-        else:
+        if not needs_rpn:
             rpn_results_list = [sample.proposals for sample in batch_data_samples]
+        elif rpn_outs is None:  # float32, eager: mmdet's own path
+            rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
+        else:  # mmdet's rpn_head.predict, on the outputs of the image part
+            rpn_results_list = self.rpn_head.predict_by_feat(
+                *rpn_outs,
+                batch_img_metas=[sample.metainfo for sample in batch_data_samples],
+                rescale=False)
         results_list = self.roi_head.predict(
             x, rpn_results_list, batch_data_samples, rescale=rescale, x_flipped=x_flipped)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def image_part(self, batch_inputs: Tensor, with_rpn: bool = True) -> Tuple[tuple, tuple]:
+        """The part of inference whose shapes depend on the padded input size only: backbone,
+        neck and the RPN's convolutions, under autocast in half precision, compiled when
+        ``compile_image_part`` asks (one compiled graph per input size).
+
+        Returns:
+            tuple: the neck's levels and the RPN's (scores, deltas) per level in float32;
+            None instead of the latter without ``with_rpn``, and in float32 eager
+            inference, where :meth:`predict` calls mmdet's ``rpn_head.predict`` as
+            mmdet does (the compiled graph always computes them).
+        """
+        if self.compile_image_part is not None:
+            try:
+                return self._compiled_image_part(batch_inputs)
+            except Exception as error:  # torch raises many types when it cannot compile
+                if getattr(self, '_image_part_ran_compiled', False):
+                    raise
+                print_log(
+                    f'model.compile_image_part={self.compile_image_part!r}: torch.compile '
+                    f'failed on this machine ({type(error).__name__}: '
+                    f'{str(error).splitlines()[0] if str(error) else ""}); running eagerly',
+                    logger='current',
+                    level=30)
+                self.compile_image_part = None
+        # Float32 eager: the RPN runs later, in mmdet's rpn_head.predict.
+        return self._image_part(batch_inputs, with_rpn and self.inference_precision != 'fp32')
+
+    def _image_part(self, batch_inputs: Tensor, with_rpn: bool = True) -> Tuple[tuple, tuple]:
+        with half_precision(batch_inputs.device.type, self.inference_precision):
+            x = self.extract_feat(batch_inputs)
+            rpn_outs = self.rpn_head(x) if with_rpn else None
+        return x, as_float32(rpn_outs)
+
+    def _compiled_image_part(self, batch_inputs: Tensor) -> Tuple[tuple, tuple]:
+        """:meth:`_image_part` through ``torch.compile`` (compiled once per input size)."""
+        if getattr(self, '_image_part_compiled', None) is None:
+            # One graph per padded input size: COCO's test set has dozens of them, more
+            # than dynamo's default of 8 recompilations before it falls back to eager.
+            dynamo_config = torch._dynamo.config
+            for name in ('recompile_limit', 'cache_size_limit'):
+                if hasattr(dynamo_config, name):
+                    setattr(dynamo_config, name, max(getattr(dynamo_config, name), 64))
+            self._image_part_compiled = torch.compile(
+                self._image_part, mode=self.compile_image_part, dynamic=False)
+        cuda_graphs = self.compile_image_part == 'reduce-overhead' and batch_inputs.is_cuda
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        x, rpn_outs = self._image_part_compiled(batch_inputs, True)
+        self._image_part_ran_compiled = True
+        if cuda_graphs:  # the graphs reuse their output memory at the next replay
+            x = tuple(level.clone() for level in x)
+            rpn_outs = tuple([t.clone() for t in outputs] for outputs in rpn_outs)
+        return x, rpn_outs
 
     def add_pred_to_datasample(self, data_samples: SampleList,
                                results_list: List[InstanceData]) -> SampleList:

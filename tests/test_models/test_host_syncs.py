@@ -70,3 +70,39 @@ def test_oks_nms_copies_to_the_host_once(host_reads):
     assert len(keep) == 8  # one pose per person: the better scored of each pair
     assert sorted((keep % 8).tolist()) == list(range(8))
     assert torch.equal(scores[keep], scores[keep].sort(descending=True)[0])
+
+
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_the_keypoint_branch_reads_nothing_on_the_host(host_reads, precision):
+    """From person boxes to decoded, rescaled keypoints (expansion, RoIAlign, the head,
+    decoding) and the pose results without OKS-NMS (rescoring, ordering, the cap): no
+    Python-level read of a tensor, so no device synchronisation on a GPU, half precision
+    included."""
+    from mmengine.structures import InstanceData
+
+    from hrpose.apis import init_model
+    from hrpose.utils.benchmarking import unresized_sample
+    from tests.helpers import COCO_METAINFO, TINY_POSE_CONFIG
+    torch.manual_seed(0)
+    model = init_model(
+        TINY_POSE_CONFIG,
+        cfg_options={
+            'test_dataloader.dataset.metainfo': COCO_METAINFO,
+            'model.test_cfg.rcnn.rescore': True,
+            'model.test_cfg.rcnn.oks_nms': None
+        },
+        precision=precision)
+    with torch.no_grad():
+        features = model.image_part(torch.randn(1, 3, 224, 320), with_rpn=False)[0]
+    detections = InstanceData(
+        bboxes=torch.tensor([[10., 20, 80, 200], [100, 30, 160, 210]]),
+        scores=torch.tensor([0.9, 0.8]),
+        labels=torch.zeros(2, dtype=torch.long))
+    meta = dict(unresized_sample(224, 320).metainfo, scale_factor=(0.5, 0.5))
+    for name in host_reads:
+        host_reads[name] = 0
+    with torch.no_grad():
+        results = model.roi_head.predict_keypoints(features, [detections], [meta], rescale=True)
+        poses = model.roi_head.postprocess_poses(results, [meta])
+    assert all(count == 0 for count in host_reads.values()), host_reads
+    assert poses[0].keypoints.shape == (2, 17, 2) and poses[0].keypoints.dtype == torch.float32

@@ -18,6 +18,9 @@
 #   gpu_check_ops.log   mmcv's RoIAlign, nms and soft_nms on CUDA against the CPU
 #   decode.log          bench/decode_throughput.py on the GPU
 #   vs_peers.log        bench/vs_peers.py --device cuda (inference, memory, training step)
+#   inference_speed.log bench/inference_speed.py --device cuda (W32 and W18 at batch 1 and 8,
+#                       fp32 and fp16, eager and CUDA graphs, against Keypoint R-CNN eager
+#                       fp32 and fp16 and the top-down pipeline)
 #   gpu_check_train.log HRNet-W32 training with AMP on synthetic full-size images
 #   gpu_check_all.log   the whole gpu_check (ops, 300-iteration W32 AMP training, inference,
 #                       decoding)
@@ -107,7 +110,7 @@ case " ${STEPS:-} " in
     SEEDS_PID=$! ;;
 esac
 
-for what in ${STEPS:-gpu_check_ops decode vs_peers gpu_check_train}; do
+for what in ${STEPS:-gpu_check_ops decode vs_peers inference_speed gpu_check_train}; do
   case $what in
     overfit_seeds) continue ;;
     gpu_check_all) step gpu_check_all "$PY" tools/analysis_tools/gpu_check.py \
@@ -115,6 +118,7 @@ for what in ${STEPS:-gpu_check_ops decode vs_peers gpu_check_train}; do
     gpu_check_ops) step gpu_check_ops "$PY" tools/analysis_tools/gpu_check.py --skip train dist inference ;;
     decode) step decode "$PY" bench/decode_throughput.py --device cuda --rois 1000 --repeats 20 ;;
     vs_peers) step vs_peers "$PY" bench/vs_peers.py --device cuda --repeats 10 --train-repeats 5 ;;
+    inference_speed) step inference_speed "$PY" bench/inference_speed.py --device cuda --repeats 10 ;;
     gpu_check_train) step gpu_check_train "$PY" tools/analysis_tools/gpu_check.py \
       --skip ops dist inference --iters "${TRAIN_ITERS:-100}" --work-dir "$BUILD_DIR/gpu_check" ;;
     *) log "unknown step $what" ;;

@@ -14,6 +14,7 @@ from torch import Tensor
 from hrpose.registry import MODELS
 from hrpose.structures import mirror_boxes
 
+from ..precision import half_precision
 from .pose_postprocessing import postprocess_poses
 
 
@@ -78,6 +79,27 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         super().__init__(**kwargs)
         self.keypoint_roi_extractor = MODELS.build(keypoint_roi_extractor)
         self.keypoint_head = MODELS.build(keypoint_head)
+        # 'fp32', 'fp16' or 'bf16' at test time, set by the detector (hrpose.models.precision).
+        self.inference_precision = 'fp32'
+
+    def _half_precision_inference(self) -> bool:
+        return not self.training and self.inference_precision != 'fp32'
+
+    def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
+        """mmdet's box forward; in half-precision inference the RoIs are pooled from
+        float32 features and the box head's outputs come back in float32, so that box
+        decoding and NMS run in float32 (see :mod:`hrpose.models.precision`)."""
+        if not self._half_precision_inference():
+            return super()._bbox_forward(x, rois)
+        device_type = rois.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            bbox_feats = self.bbox_roi_extractor(
+                tuple(level.float() for level in x[:self.bbox_roi_extractor.num_inputs]),
+                rois.float())
+        with half_precision(device_type, self.inference_precision):
+            cls_score, bbox_pred = self.bbox_head(bbox_feats)
+        return dict(
+            cls_score=cls_score.float(), bbox_pred=bbox_pred.float(), bbox_feats=bbox_feats)
 
     @property
     def codec(self):
@@ -164,6 +186,9 @@ class TopDownHeatmapRoIHead(StandardRoIHead):
         with torch.autocast(device_type=levels[0].device.type, enabled=False):
             feats = self.keypoint_roi_extractor(
                 tuple(level.float() for level in levels), bbox2roi(pooled))
+        if self._half_precision_inference():
+            with half_precision(levels[0].device.type, self.inference_precision):
+                return self.keypoint_head(feats)
         return self.keypoint_head(feats)
 
     def predict(self,

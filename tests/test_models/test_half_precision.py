@@ -1,0 +1,174 @@
+"""Half-precision inference: the layers under autocast, coordinates in float32, the results
+of the float32 model."""
+import glob
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from hrpose.apis import inference_keypoints, init_model
+from hrpose.deploy.parity import matched_differences, prediction_differences
+from hrpose.engine import find_resumable_checkpoint
+from tests.helpers import (COCO_METAINFO, OVERFIT_CONFIG, TINY_POSE_CONFIG, printed_metrics,
+                           run_tool)
+
+COCO_METAINFO_OPTION = {'test_dataloader.dataset.metainfo': COCO_METAINFO}
+
+
+def test_bf16_runs_the_layers_in_half_precision_and_the_coordinates_in_float32():
+    """What runs in which dtype, recorded by hooks on one image: the backbone's, the RPN's,
+    the box head's and the keypoint head's outputs in bfloat16; both RoI extractors'
+    inputs, the RPN's and the box head's decoding inputs and the heatmap decoding in
+    float32."""
+    torch.manual_seed(0)
+    model = init_model(TINY_POSE_CONFIG, cfg_options=COCO_METAINFO_OPTION, precision='bf16')
+    seen = {}
+
+    def record(name, which='output'):
+
+        def hook(module, args, output):
+            value = output if which == 'output' else args
+            while isinstance(value, (list, tuple)):
+                value = value[0]
+            seen[name] = value.dtype
+
+        return hook
+
+    model.backbone.register_forward_hook(record('backbone'))
+    model.rpn_head.rpn_conv.register_forward_hook(record('rpn conv'))
+    model.roi_head.bbox_head.register_forward_hook(record('box head'))
+    model.roi_head.keypoint_head.register_forward_hook(record('keypoint head'))
+    model.roi_head.bbox_roi_extractor.register_forward_hook(record('box RoIAlign input', 'args'))
+    model.roi_head.keypoint_roi_extractor.register_forward_hook(
+        record('keypoint RoIAlign input', 'args'))
+    predict_by_feat = model.rpn_head.predict_by_feat
+    box_predict_by_feat = model.roi_head.bbox_head.predict_by_feat
+    decode = model.roi_head.codec.decode_heatmap_coords
+
+    def recorded(name, function):
+
+        def wrapper(*args, **kwargs):
+            value = args[0] if args else kwargs['cls_scores']  # mmdet passes these by name
+            while isinstance(value, (list, tuple)):
+                value = value[0]
+            seen[name] = value.dtype
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    model.rpn_head.predict_by_feat = recorded('RPN decoding input', predict_by_feat)
+    model.roi_head.bbox_head.predict_by_feat = recorded('box decoding input', box_predict_by_feat)
+    model.roi_head.codec.decode_heatmap_coords = recorded('heatmap decoding input', decode)
+    result = inference_keypoints(
+        model,
+        np.random.RandomState(0).randint(0, 255, (214, 320, 3), dtype=np.uint8))
+    assert len(result['scores']) > 0
+    assert seen == {
+        'backbone': torch.bfloat16,
+        'rpn conv': torch.bfloat16,
+        'RPN decoding input': torch.float32,
+        'box RoIAlign input': torch.float32,
+        'box head': torch.bfloat16,
+        'box decoding input': torch.float32,
+        'keypoint RoIAlign input': torch.float32,
+        'keypoint head': torch.bfloat16,
+        'heatmap decoding input': torch.float32,
+    }
+
+
+def test_bad_precisions_are_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="precision='fp8': expected one of fp32, fp16, bf16"):
+        init_model(TINY_POSE_CONFIG, cfg_options=COCO_METAINFO_OPTION, precision='fp8')
+    with pytest.raises(ValueError, match="needs model.type='KeypointTwoStageDetector'"):
+        init_model(
+            'configs/_base_/models/faster-rcnn_hrnet-w32_hrfpn.py',
+            cfg_options=COCO_METAINFO_OPTION,
+            fp16=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('precision, keypoint_px, score', [('fp16', 1.0, 1e-3),
+                                                           ('bf16', 2.0, 1e-2)])
+def test_half_precision_finds_the_float32_persons_on_the_coco_sample(shared_data, udp_overfit_run,
+                                                                     precision, keypoint_px,
+                                                                     score):
+    """The model trained on the 4 COCO sample images, in float16 and bfloat16 on the CPU:
+    the same 12 persons, keypoints within 1 px of the float32 ones in the original images
+    (measured on two trainings: float16 0.034 and 0.62 px, bfloat16 1.24 and 0.27 px; the
+    bound for bfloat16, 7 bits of mantissa, is 2 px), scores within 1e-3 (float16, measured
+    5e-6 and 1e-5) or 1e-2 (bfloat16, 4e-4 and 5e-5)."""
+    work_dir, _ = udp_overfit_run
+    config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
+    checkpoint = find_resumable_checkpoint(work_dir)
+    images = sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg')))
+    expected = inference_keypoints(
+        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION), images)
+    found = inference_keypoints(
+        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, precision=precision),
+        images)
+    differences = matched_differences(expected, found)
+    print(precision, differences)
+    assert differences['matched'] == sum(len(e['scores']) for e in expected) == 12
+    assert differences['unmatched_scores'] == []
+    assert differences['keypoints'] <= keypoint_px
+    assert differences['scores'] <= score
+
+
+@pytest.mark.slow
+def test_tools_test_fp16_and_batches_print_the_float32_metrics(tmp_path, udp_overfit_run):
+    """tools/test.py --fp16 and --batch-size 4 on the 4 COCO images: keypoint AP and box
+    AP of the float32, one-image-per-pass run to 3 digits."""
+    work_dir, options = udp_overfit_run
+    metrics = {}
+    for name, extra in (('fp32', []), ('fp16', ['--fp16']), ('batch4', ['--batch-size', '4'])):
+        proc = run_tool([
+            sys.executable, 'tools/test.py', OVERFIT_CONFIG, work_dir, '--work-dir',
+            str(tmp_path / name), *extra, '--cfg-options', *options
+        ])
+        metrics[name] = printed_metrics(proc.stdout + proc.stderr)
+    print(metrics)
+    for name in ('fp16', 'batch4'):
+        for key in ('coco/kpt_AP', 'coco/bbox_mAP'):
+            assert round(metrics[name][key], 3) == round(metrics['fp32'][key], 3), (name, key)
+
+
+@pytest.mark.slow
+def test_the_compiled_image_part_gives_the_eager_results(udp_overfit_run, shared_data):
+    """compile_mode='default' (inductor on the CPU; 'reduce-overhead' adds CUDA graphs on
+    GPUs) on one COCO image: the same persons, boxes and keypoints within 0.01 px, scores
+    within 1e-4 (measured: 0.00015 px, 0.00006 px, equal scores)."""
+    work_dir, _ = udp_overfit_run
+    config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
+    checkpoint = find_resumable_checkpoint(work_dir)
+    image = sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg')))[0]
+    eager = init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION)
+    compiled = init_model(
+        config, checkpoint, cfg_options=COCO_METAINFO_OPTION, compile_mode='default')
+    expected = inference_keypoints(eager, [image])
+    found = inference_keypoints(compiled, [image])
+    assert compiled.compile_image_part == 'default'  # it compiled, no fallback to eager
+    assert compiled._image_part_ran_compiled
+    differences = prediction_differences(expected, found)
+    print(differences)
+    assert differences['persons'] > 0 and differences['count_mismatches'] == 0
+    assert differences['bboxes'] <= 0.01 and differences['keypoints'] <= 0.01
+    assert differences['scores'] <= 1e-4
+
+
+def test_a_compile_failure_falls_back_to_eager_with_a_message(monkeypatch):
+    torch.manual_seed(0)
+    model = init_model(
+        TINY_POSE_CONFIG, cfg_options=COCO_METAINFO_OPTION, compile_mode='reduce-overhead')
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('no C++ compiler found')
+
+    monkeypatch.setattr(model, '_compiled_image_part', broken)
+    image = np.zeros((120, 160, 3), np.uint8)
+    result = inference_keypoints(model, image)
+    assert isinstance(result['scores'], np.ndarray)
+    assert model.compile_image_part is None
+    with pytest.raises(ValueError, match="compile_mode='fast': expected one of"):
+        init_model(TINY_POSE_CONFIG, cfg_options=COCO_METAINFO_OPTION, compile_mode='fast')
