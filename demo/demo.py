@@ -17,7 +17,7 @@ from mmengine.config import DictAction
 from hrpose.apis import KeypointInferencer
 from hrpose.apis.video import VIDEO_EXTENSIONS
 from hrpose.utils import register_all_modules
-from hrpose.utils.cli import positive_int
+from hrpose.utils.cli import add_inference_options, inference_options, positive_int
 from hrpose.utils.registry_errors import explain_unknown_types
 
 
@@ -26,18 +26,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('input', help='image file, folder of images, or video file')
     parser.add_argument('config', help='config file or config name')
     parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx file')
-    parser.add_argument(
-        '--precision',
-        choices=('fp32', 'fp16', 'bf16'),
-        default='fp32',
-        help='half-precision inference (RoIAlign and decoding stay float32; bf16 on CPUs)')
-    parser.add_argument('--fp16', action='store_true', help='the same as --precision fp16')
-    parser.add_argument(
-        '--compile',
-        nargs='?',
-        const='reduce-overhead',
-        choices=('default', 'reduce-overhead', 'max-autotune'),
-        help='torch.compile the image part (reduce-overhead: CUDA graphs on GPUs)')
+    add_inference_options(parser)
     parser.add_argument(
         '--backend',
         choices=('pytorch', 'onnxruntime'),
@@ -99,6 +88,7 @@ def main() -> None:
     register_all_modules()
     if not osp.exists(args.input):
         raise FileNotFoundError(f'input {args.input} does not exist')
+    precision, compile_mode = inference_options(args)
     with explain_unknown_types():
         inferencer = KeypointInferencer(
             args.config,
@@ -110,8 +100,8 @@ def main() -> None:
             cfg_options=args.cfg_options,
             unsafe_load=args.unsafe_load,
             backend=args.backend,
-            precision='fp16' if args.fp16 else args.precision,
-            compile_mode=args.compile)
+            precision=precision,
+            compile_mode=compile_mode)
     if (args.track or args.smooth) and not args.input.lower().endswith(VIDEO_EXTENSIONS):
         raise SystemExit('--track and --smooth follow persons through a video; '
                          f'{args.input} is not one ({", ".join(VIDEO_EXTENSIONS)})')

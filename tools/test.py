@@ -28,7 +28,7 @@ from hrpose.engine import find_resumable_checkpoint
 from hrpose.evaluation.error_analysis import diagnose_results_file
 from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
 from hrpose.utils import register_all_modules
-from hrpose.utils.cli import positive_int
+from hrpose.utils.cli import add_inference_options, inference_options, positive_int
 from hrpose.utils.config_files import load_config
 from hrpose.utils.outputs import check_output_file, prepare_output_dir
 from hrpose.utils.registry_errors import explain_unknown_types
@@ -81,20 +81,7 @@ def parse_args() -> argparse.Namespace:
         type=positive_int,
         default=None,
         help='images per forward pass (default: the config\'s test_dataloader.batch_size)')
-    parser.add_argument(
-        '--precision',
-        choices=('fp32', 'fp16', 'bf16'),
-        default=None,
-        help='half-precision inference: convolutions and linear layers under autocast, '
-        'RoIAlign and decoding in float32 (bf16 on CPUs)')
-    parser.add_argument('--fp16', action='store_true', help='the same as --precision fp16')
-    parser.add_argument(
-        '--compile',
-        nargs='?',
-        const='reduce-overhead',
-        choices=('default', 'reduce-overhead', 'max-autotune'),
-        help='torch.compile the backbone, neck and RPN convolutions (default mode: '
-        'reduce-overhead, CUDA graphs on GPUs, one per padded input size)')
+    add_inference_options(parser)
     add_common_args(parser, 'test_dataloader.batch_size=4')
     return parse_common_args(parser)
 
@@ -153,15 +140,15 @@ def main() -> None:
     apply_person_boxes(cfg, args)
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size
-    precision = 'fp16' if args.fp16 else args.precision
-    if precision not in (None, 'fp32'):
+    precision, compile_mode = inference_options(args)
+    if precision != 'fp32':
         if args.checkpoint.endswith('.onnx'):
             raise SystemExit(f'--precision {precision}: an ONNX file runs in float32')
         set_inference_precision(cfg, precision)
-    if args.compile is not None:
+    if compile_mode is not None:
         if args.checkpoint.endswith('.onnx'):
             raise SystemExit('--compile: an ONNX file runs in ONNX Runtime')
-        set_compile_mode(cfg, args.compile)
+        set_compile_mode(cfg, compile_mode)
     rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
     if args.checkpoint.endswith('.onnx'):
         use_onnx_model(cfg, args)

@@ -1,4 +1,4 @@
-"""Argument types shared by the command-line tools and the demo."""
+"""Argument types and options shared by the command-line tools and the demo."""
 import argparse
 
 
@@ -8,3 +8,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
     return value
+
+
+COMPILE_CHOICES = ('default', 'reduce-overhead', 'max-autotune')
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """--precision, --fp16 and --compile of the demo and tools/test.py; read them back with
+    :func:`inference_options`."""
+    parser.add_argument(
+        '--precision',
+        choices=('fp32', 'fp16', 'bf16'),
+        default='fp32',
+        help='half-precision inference: convolutions and linear layers under autocast, '
+        'RoIAlign and all decoding in float32 (bf16 on CPUs)')
+    parser.add_argument('--fp16', action='store_true', help='the same as --precision fp16')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='reduce-overhead',
+        choices=COMPILE_CHOICES,
+        help='torch.compile the backbone, neck and RPN convolutions (without a mode: '
+        'reduce-overhead, CUDA graphs on GPUs, one per padded input size)')
+
+
+def inference_options(args: argparse.Namespace):
+    """``(precision, compile_mode)`` from the options of :func:`add_inference_options`."""
+    return ('fp16' if args.fp16 else args.precision), args.compile
