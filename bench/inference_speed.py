@@ -3,6 +3,7 @@ torchvision's Keypoint R-CNN and the top-down pipeline.
 
     python bench/inference_speed.py [--device cpu|cuda] [--models W32 W18]
         [--batches 1 8] [--precisions fp32 fp16] [--compile off reduce-overhead]
+        [--memory-formats contiguous channels_last]
         [--persons 1] [--repeats 3] [--threads N] [--no-top-down]
 
 One 1216x800 image (B copies for batch B), random weights, N persons per image: the box
@@ -53,6 +54,12 @@ def parse_args() -> argparse.Namespace:
         choices=('off', 'default', 'reduce-overhead', 'max-autotune'),
         default=['off', 'reduce-overhead'],
         help="hrpose's compile_image_part modes ('off': eager)")
+    parser.add_argument(
+        '--memory-formats',
+        nargs='+',
+        choices=('contiguous', 'channels_last'),
+        default=['contiguous'],
+        help="hrpose's memory order of the convolutions (channels_last=True)")
     parser.add_argument('--persons', type=int, default=1, help='persons per image')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--height', type=int, default=800)
@@ -93,7 +100,7 @@ def image_part_runner(model, image: np.ndarray, batch: int,
 
     def run():
         with torch.no_grad():
-            return model.image_part(inputs)
+            return model.image_part(inputs, rpn_now=True)
 
     return run
 
@@ -149,16 +156,19 @@ def main() -> None:
         for precision in args.precisions:
             for mode in args.compile:
                 for batch in args.batches:
-                    model = MODELS.build(cfg.model)
-                    model.load_state_dict(weights)
-                    model = model.to(device).eval()
-                    model.inference_precision = precision
-                    model.compile_image_part = None if mode == 'off' else mode
-                    label = 'eager' if mode == 'off' else mode
-                    key = f'hrpose {name} {precision} {label} b{batch}'
-                    runs[key] = hrpose_runner(model, image, boxes, batch, device)
-                    batch_of[key] = batch
-                    image_parts[key] = image_part_runner(model, image, batch, device)
+                    for memory_format in args.memory_formats:
+                        channels_last = memory_format == 'channels_last'
+                        model = MODELS.build(dict(cfg.model, channels_last=channels_last))
+                        model.load_state_dict(weights)
+                        model = model.to(device).eval()
+                        model.inference_precision = precision
+                        model.compile_image_part = None if mode == 'off' else mode
+                        label = 'eager' if mode == 'off' else mode
+                        key = f'hrpose {name} {precision} {label} b{batch}'
+                        key += ' channels_last' if channels_last else ''
+                        runs[key] = hrpose_runner(model, image, boxes, batch, device)
+                        batch_of[key] = batch
+                        image_parts[key] = image_part_runner(model, image, batch, device)
     for precision in args.precisions:
         for batch in args.batches:
             key = f'Keypoint R-CNN {precision} eager b{batch}'
@@ -188,7 +198,7 @@ def main() -> None:
         return float(np.median([r[field] for r in results[key]]))
 
     reference = f'Keypoint R-CNN fp32 eager b{min(args.batches)}'
-    print(f'\n{"variant":44s} {"s / batch":>10s} {"images/s":>9s} {"peak MB":>8s} '
+    print(f'\n{"variant":58s} {"s / batch":>10s} {"images/s":>9s} {"peak MB":>8s} '
           f'{"/ KRCNN fp32 b1":>16s} {"images/s / eager fp32 b1":>25s}')
     for key in runs:
         if key.endswith(' image part'):
@@ -200,11 +210,11 @@ def main() -> None:
         speedup = (
             images_per_s / (batch_of[base] / median(base)) if base in results else float('nan'))
         ratio = seconds / median(reference) if reference in results else float('nan')
-        print(f'{key:44s} {seconds:10.4f} {images_per_s:9.2f} {median(key, "memory_mb"):8.0f} '
+        print(f'{key:58s} {seconds:10.4f} {images_per_s:9.2f} {median(key, "memory_mb"):8.0f} '
               f'{ratio:16.2f} {speedup:25.2f}')
     print('\nThe image part alone (backbone, neck, RPN convolutions: what compiles), s / batch')
     for key in image_parts:
-        print(f'{key:44s} {median(key + " image part"):10.4f}')
+        print(f'{key:58s} {median(key + " image part"):10.4f}')
 
 
 if __name__ == '__main__':

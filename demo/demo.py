@@ -88,7 +88,7 @@ def main() -> None:
     register_all_modules()
     if not osp.exists(args.input):
         raise FileNotFoundError(f'input {args.input} does not exist')
-    precision, compile_mode = inference_options(args)
+    precision, compile_mode, channels_last = inference_options(args)
     with explain_unknown_types():
         inferencer = KeypointInferencer(
             args.config,
@@ -101,7 +101,8 @@ def main() -> None:
             unsafe_load=args.unsafe_load,
             backend=args.backend,
             precision=precision,
-            compile_mode=compile_mode)
+            compile_mode=compile_mode,
+            channels_last=channels_last)
     if (args.track or args.smooth) and not args.input.lower().endswith(VIDEO_EXTENSIONS):
         raise SystemExit('--track and --smooth follow persons through a video; '
                          f'{args.input} is not one ({", ".join(VIDEO_EXTENSIONS)})')

@@ -110,7 +110,8 @@ def init_model(config: Union[str, Config],
                backend: Optional[str] = None,
                precision: str = 'fp32',
                fp16: bool = False,
-               compile_mode: Optional[str] = None) -> nn.Module:
+               compile_mode: Optional[str] = None,
+               channels_last: bool = False) -> nn.Module:
     """Build a detector from a config and load its weights, ready for inference.
 
     Args:
@@ -129,6 +130,7 @@ def init_model(config: Union[str, Config],
         compile_mode: compile the backbone, neck and RPN convolutions with
             ``torch.compile`` in this mode ('default', 'max-autotune', or 'reduce-overhead':
             CUDA graphs on GPUs, one per padded input size); None runs eagerly.
+        channels_last: convolutions in channels-last memory order (the same results).
 
     Returns:
         nn.Module: the model in eval mode, with ``cfg`` (the config) and ``dataset_meta``
@@ -143,14 +145,16 @@ def init_model(config: Union[str, Config],
     init_default_scope(cfg.get('default_scope', 'hrpose'))
     precision = 'fp16' if fp16 else precision
     if checkpoint_backend(checkpoint, backend) == 'onnxruntime':
-        if precision != 'fp32' or compile_mode is not None:
-            raise ValueError('precision and compile_mode are PyTorch settings: an ONNX file '
-                             'runs as it was exported, in float32')
+        if precision != 'fp32' or compile_mode is not None or channels_last:
+            raise ValueError('precision, compile_mode and channels_last are PyTorch settings: '
+                             'an ONNX file runs as it was exported, in float32')
         return init_onnx_model(cfg, os.fspath(checkpoint), device)
     if check_precision(precision, 'precision') != 'fp32':
         set_inference_precision(cfg, precision)
     if compile_mode is not None:
         set_compile_mode(cfg, compile_mode)
+    if channels_last:
+        set_channels_last(cfg)
     # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
@@ -194,6 +198,12 @@ def set_compile_mode(cfg: Config, mode: str) -> None:
         raise ValueError(f'compile_mode={mode!r}: expected one of {COMPILE_MODES[1:]} or None')
     _check_detector_type(cfg, f'compile_mode={mode!r}')
     cfg.model.compile_image_part = mode
+
+
+def set_channels_last(cfg: Config) -> None:
+    """``model.channels_last`` of a hrpose detector config."""
+    _check_detector_type(cfg, 'channels_last=True')
+    cfg.model.channels_last = True
 
 
 def config_dataset_meta(cfg: Config) -> Optional[dict]:

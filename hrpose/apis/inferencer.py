@@ -109,8 +109,8 @@ class KeypointInferencer:
         cfg_options: config overrides.
         unsafe_load: allow a checkpoint with types outside the allow-list.
         backend: 'pytorch' or 'onnxruntime' (default: from the weights' suffix).
-        precision, fp16, compile_mode: half precision and ``torch.compile``, see
-            :func:`init_model`.
+        precision, fp16, compile_mode, channels_last: half precision, ``torch.compile`` and
+            the memory order, see :func:`init_model`.
     """
 
     def __init__(self,
@@ -125,7 +125,8 @@ class KeypointInferencer:
                  backend: Optional[str] = None,
                  precision: str = 'fp32',
                  fp16: bool = False,
-                 compile_mode: Optional[str] = None) -> None:
+                 compile_mode: Optional[str] = None,
+                 channels_last: bool = False) -> None:
         self.model = init_model(
             model,
             weights,
@@ -135,7 +136,8 @@ class KeypointInferencer:
             backend=backend,
             precision=precision,
             fp16=fp16,
-            compile_mode=compile_mode)
+            compile_mode=compile_mode,
+            channels_last=channels_last)
         self.batch_size = batch_size
         self.score_thr = score_thr
         self.visualizer = KeypointLocalVisualizer(

@@ -57,6 +57,10 @@ class KeypointTwoStageDetector(TwoStageDetector):
             backbone, neck and RPN convolutions at test time: 'default', 'max-autotune', or
             'reduce-overhead' (CUDA graphs on GPUs: one captured graph per padded input
             size, which removes the kernel-launch overhead of batch-1 inference).
+        channels_last: keep the convolution weights and the input batch in channels-last
+            memory order (the same results; on a 2-core CPU the W32 image part takes
+            about 0.75x the time, ``bench/inference_speed.py``); the features go back
+            to the default order before the RoI heads (mmcv's RoIAlign needs it).
         *args, **kwargs: mmdet ``TwoStageDetector`` arguments.
     """
 
@@ -65,6 +69,7 @@ class KeypointTwoStageDetector(TwoStageDetector):
                  non_finite_loss: str = 'error',
                  inference_precision: str = 'fp32',
                  compile_image_part: Optional[str] = None,
+                 channels_last: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if non_finite_loss not in ('error', 'skip'):
@@ -77,6 +82,10 @@ class KeypointTwoStageDetector(TwoStageDetector):
             raise ValueError(f'model.compile_image_part={compile_image_part!r}: expected one '
                              f'of {COMPILE_MODES}')
         self.compile_image_part = compile_image_part
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            # In place for the weights loaded later (load_state_dict copies into them).
+            self.to(memory_format=torch.channels_last)
 
     @property
     def inference_precision(self) -> str:
@@ -190,7 +199,10 @@ class KeypointTwoStageDetector(TwoStageDetector):
             x, rpn_results_list, batch_data_samples, rescale=rescale, x_flipped=x_flipped)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
-    def image_part(self, batch_inputs: Tensor, with_rpn: bool = True) -> Tuple[tuple, tuple]:
+    def image_part(self,
+                   batch_inputs: Tensor,
+                   with_rpn: bool = True,
+                   rpn_now: bool = False) -> Tuple[tuple, tuple]:
         """The part of inference whose shapes depend on the padded input size only: backbone,
         neck and the RPN's convolutions, under autocast in half precision, compiled when
         ``compile_image_part`` asks (one compiled graph per input size).
@@ -198,8 +210,9 @@ class KeypointTwoStageDetector(TwoStageDetector):
         Returns:
             tuple: the neck's levels and the RPN's (scores, deltas) per level in float32;
             None instead of the latter without ``with_rpn``, and in float32 eager
-            inference, where :meth:`predict` calls mmdet's ``rpn_head.predict`` as
-            mmdet does (the compiled graph always computes them).
+            inference in the default memory order, where :meth:`predict` calls mmdet's
+            ``rpn_head.predict`` as mmdet does (the compiled graph always computes them;
+            ``rpn_now`` computes them here in every case, for timing the same work).
         """
         if self.compile_image_part is not None:
             try:
@@ -214,13 +227,21 @@ class KeypointTwoStageDetector(TwoStageDetector):
                     logger='current',
                     level=30)
                 self.compile_image_part = None
-        # Float32 eager: the RPN runs later, in mmdet's rpn_head.predict.
-        return self._image_part(batch_inputs, with_rpn and self.inference_precision != 'fp32')
+        # Float32 eager in the default memory order: the RPN runs later, in mmdet's
+        # rpn_head.predict.
+        rpn_here = rpn_now or self.inference_precision != 'fp32' or self.channels_last
+        return self._image_part(batch_inputs, with_rpn and rpn_here)
 
     def _image_part(self, batch_inputs: Tensor, with_rpn: bool = True) -> Tuple[tuple, tuple]:
+        if self.channels_last:
+            batch_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
         with half_precision(batch_inputs.device.type, self.inference_precision):
             x = self.extract_feat(batch_inputs)
             rpn_outs = self.rpn_head(x) if with_rpn else None
+        if self.channels_last:
+            # mmcv's RoIAlign reads its input as contiguous NCHW without checking: on
+            # channels-last features it pools the wrong values (measured: other persons).
+            x = tuple(level.contiguous() for level in x)
         return x, as_float32(rpn_outs)
 
     def _compiled_image_part(self, batch_inputs: Tensor) -> Tuple[tuple, tuple]:

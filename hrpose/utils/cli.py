@@ -14,8 +14,8 @@ COMPILE_CHOICES = ('default', 'reduce-overhead', 'max-autotune')
 
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
-    """--precision, --fp16 and --compile of the demo and tools/test.py; read them back with
-    :func:`inference_options`."""
+    """--precision, --fp16, --compile and --channels-last of the demo and tools/test.py;
+    :func:`inference_options` reads them back."""
     parser.add_argument(
         '--precision',
         choices=('fp32', 'fp16', 'bf16'),
@@ -30,8 +30,13 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
         choices=COMPILE_CHOICES,
         help='torch.compile the backbone, neck and RPN convolutions (without a mode: '
         'reduce-overhead, CUDA graphs on GPUs, one per padded input size)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='convolutions in channels-last memory order (the same results)')
 
 
 def inference_options(args: argparse.Namespace):
-    """``(precision, compile_mode)`` from the options of :func:`add_inference_options`."""
-    return ('fp16' if args.fp16 else args.precision), args.compile
+    """``(precision, compile_mode, channels_last)`` from the options of
+    :func:`add_inference_options`."""
+    return ('fp16' if args.fp16 else args.precision), args.compile, args.channels_last
