@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from hrpose.deploy import exportable, onnx_export  # noqa: E402
+from hrpose.deploy import exportable, onnx_backend, onnx_export  # noqa: E402
 from hrpose.models.roi_heads import pose_postprocessing  # noqa: E402
 from hrpose.utils import benchmarking, register_all_modules  # noqa: E402
 from hrpose.utils.config_files import load_config  # noqa: E402
@@ -127,15 +127,11 @@ def main() -> None:
         boxes = benchmarking.random_person_boxes(n, args.height, args.width, generator)
         path = osp.join(tmp, f'persons_{n}.onnx')
         start = time.perf_counter()
-        with torch.no_grad():
-            torch.onnx.export(
-                ForcedPersons(model, boxes).eval(),
-                (inputs, torch.tensor(feeds['img_shape']), torch.ones(2)),
-                path,
-                dynamo=False,
-                opset_version=onnx_export.DEFAULT_OPSET,
-                input_names=exportable.INPUT_NAMES,
-                output_names=exportable.OUTPUT_NAMES)
+        onnx_export.trace_to_onnx(
+            ForcedPersons(model, boxes).eval(),
+            (inputs, torch.tensor(feeds['img_shape']), torch.ones(2)),
+            path,
+            dynamic=False)
         export_s = time.perf_counter() - start
         session = onnx_session(path, args.threads)
 
@@ -147,14 +143,7 @@ def main() -> None:
 
         def run_onnx():
             outputs = session.run(None, feeds)
-            from mmengine.structures import InstanceData
-            detections = InstanceData(
-                bboxes=torch.from_numpy(outputs[0]),
-                scores=torch.from_numpy(outputs[1]),
-                labels=torch.zeros(len(outputs[0]), dtype=torch.long),
-                keypoints=torch.from_numpy(outputs[2]),
-                keypoint_scores=torch.from_numpy(outputs[3]),
-                keypoint_rois=torch.from_numpy(outputs[4]))
+            detections = onnx_backend.graph_detections(outputs)
             poses = pose_postprocessing.postprocess_poses(detections, meta, rcnn_cfg)
             assert len(outputs[0]) == n and len(poses) <= n
 

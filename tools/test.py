@@ -24,7 +24,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from hrpose.apis.inference import set_channels_last, set_compile_mode, set_inference_precision
+from hrpose.apis.inference import set_inference_settings
 from hrpose.engine import find_resumable_checkpoint
 from hrpose.evaluation.error_analysis import diagnose_results_file
 from hrpose.models.roi_heads.pose_postprocessing import describe_test_protocol
@@ -141,19 +141,7 @@ def main() -> None:
     apply_person_boxes(cfg, args)
     if args.batch_size is not None:
         cfg.test_dataloader.batch_size = args.batch_size
-    precision, compile_mode, channels_last = inference_options(args)
-    if precision != 'fp32':
-        if args.checkpoint.endswith('.onnx'):
-            raise SystemExit(f'--precision {precision}: an ONNX file runs in float32')
-        set_inference_precision(cfg, precision)
-    if compile_mode is not None:
-        if args.checkpoint.endswith('.onnx'):
-            raise SystemExit('--compile: an ONNX file runs in ONNX Runtime')
-        set_compile_mode(cfg, compile_mode)
-    if channels_last:
-        if args.checkpoint.endswith('.onnx'):
-            raise SystemExit('--channels-last: an ONNX file runs in ONNX Runtime')
-        set_channels_last(cfg)
+    set_inference_settings(cfg, *inference_options(args), onnx=args.checkpoint.endswith('.onnx'))
     rcnn_test_cfg = (cfg.model.get('test_cfg') or {}).get('rcnn')
     if args.checkpoint.endswith('.onnx'):
         use_onnx_model(cfg, args)

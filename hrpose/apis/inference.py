@@ -19,7 +19,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 from hrpose.datasets.coco_keypoint import load_keypoint_metainfo
 from hrpose.datasets.transforms.keypoint_transforms import set_given_persons
 from hrpose.engine import check_weight_shapes, unsafe_checkpoint_loading
-from hrpose.models.precision import check_precision
+from hrpose.models.precision import COMPILE_MODES, check_precision
 from hrpose.registry import MODELS
 from hrpose.structures import continuous_to_coco
 from hrpose.utils.config_files import load_config
@@ -143,18 +143,10 @@ def init_model(config: Union[str, Config],
         cfg.merge_from_dict(cfg_options)
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'hrpose'))
-    precision = 'fp16' if fp16 else precision
-    if checkpoint_backend(checkpoint, backend) == 'onnxruntime':
-        if precision != 'fp32' or compile_mode is not None or channels_last:
-            raise ValueError('precision, compile_mode and channels_last are PyTorch settings: '
-                             'an ONNX file runs as it was exported, in float32')
+    onnx = checkpoint_backend(checkpoint, backend) == 'onnxruntime'
+    set_inference_settings(cfg, 'fp16' if fp16 else precision, compile_mode, channels_last, onnx)
+    if onnx:
         return init_onnx_model(cfg, os.fspath(checkpoint), device)
-    if check_precision(precision, 'precision') != 'fp32':
-        set_inference_precision(cfg, precision)
-    if compile_mode is not None:
-        set_compile_mode(cfg, compile_mode)
-    if channels_last:
-        set_channels_last(cfg)
     # The checkpoint (or nothing) provides the weights: never fetch ImageNet ones here.
     if cfg.model.get('backbone', {}).get('init_cfg') is not None:
         cfg.model.backbone.init_cfg = None
@@ -178,32 +170,40 @@ def init_model(config: Union[str, Config],
     return model.to(device).eval()
 
 
-def _check_detector_type(cfg: Config, setting: str) -> None:
+def set_inference_settings(cfg: Config,
+                           precision: str = 'fp32',
+                           compile_mode: Optional[str] = None,
+                           channels_last: bool = False,
+                           onnx: bool = False) -> None:
+    """Put the non-default inference settings into ``cfg.model`` (``inference_precision``,
+    ``compile_image_part``, ``channels_last`` of ``KeypointTwoStageDetector``).
+
+    Raises:
+        ValueError: naming the setting, for an unknown value, a config of another model
+            type, or an ONNX file (which runs as it was exported, in float32).
+    """
+    settings, named = {}, []
+    if check_precision(precision, 'precision') != 'fp32':
+        settings['inference_precision'] = precision
+        named.append(f'precision={precision!r}')
+    if compile_mode is not None:
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f'compile_mode={compile_mode!r}: expected one of {COMPILE_MODES} '
+                             'or None')
+        settings['compile_image_part'] = compile_mode
+        named.append(f'compile_mode={compile_mode!r}')
+    if channels_last:
+        settings['channels_last'] = True
+        named.append('channels_last=True')
+    if not settings:
+        return
+    if onnx:
+        raise ValueError(f'{", ".join(named)}: PyTorch settings; an ONNX file runs as it was '
+                         'exported, in float32')
     if cfg.model.get('type') != 'KeypointTwoStageDetector':
-        raise ValueError(f"{setting} needs model.type='KeypointTwoStageDetector', this config "
-                         f'has {cfg.model.get("type")!r}')
-
-
-def set_inference_precision(cfg: Config, precision: str) -> None:
-    """``model.inference_precision`` of a hrpose detector config, or a ValueError naming
-    the model type that has none."""
-    _check_detector_type(cfg, f'precision={precision!r}')
-    cfg.model.inference_precision = check_precision(precision)
-
-
-def set_compile_mode(cfg: Config, mode: str) -> None:
-    """``model.compile_image_part`` of a hrpose detector config."""
-    from hrpose.models.detectors import COMPILE_MODES
-    if mode not in COMPILE_MODES[1:]:
-        raise ValueError(f'compile_mode={mode!r}: expected one of {COMPILE_MODES[1:]} or None')
-    _check_detector_type(cfg, f'compile_mode={mode!r}')
-    cfg.model.compile_image_part = mode
-
-
-def set_channels_last(cfg: Config) -> None:
-    """``model.channels_last`` of a hrpose detector config."""
-    _check_detector_type(cfg, 'channels_last=True')
-    cfg.model.channels_last = True
+        raise ValueError(f"{', '.join(named)} needs model.type='KeypointTwoStageDetector', "
+                         f'this config has {cfg.model.get("type")!r}')
+    cfg.model.update(settings)
 
 
 def config_dataset_meta(cfg: Config) -> Optional[dict]:

@@ -73,7 +73,9 @@ def tensor_min(value: int, size: Tensor) -> Tensor:
 
 def clip_boxes(boxes: Tensor, img_shape: Tensor) -> Tensor:
     """(N, 4) boxes clipped to ``[0, w] x [0, h]`` of ``img_shape`` (2,) = (h, w), as
-    mmdet's box coder clips at ``max_shape``."""
+    mmdet's box coder clips at ``max_shape`` (it clamps in place with the size's entries,
+    which a trace freezes when they are Python numbers, and its ONNX branch imports mmdet
+    2.x's removed ``mmdet.core``)."""
     h, w = img_shape[0].to(boxes.dtype), img_shape[1].to(boxes.dtype)
     zero = boxes.new_zeros(())
     x = torch.minimum(torch.maximum(boxes[:, 0::2], zero), w)

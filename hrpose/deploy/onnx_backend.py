@@ -22,6 +22,20 @@ from hrpose.registry import MODELS
 from .onnx_export import import_onnx_packages, read_metadata
 
 
+def graph_detections(outputs: Sequence[np.ndarray]) -> InstanceData:
+    """The graph's outputs (``OUTPUT_NAMES`` of :mod:`hrpose.deploy.exportable`) as the
+    detections ``postprocess_poses`` takes: ``bboxes``, ``scores``, ``labels`` (person),
+    ``keypoints``, ``keypoint_scores``, ``keypoint_rois``."""
+    boxes, scores, keypoints, keypoint_scores, rois = (torch.from_numpy(a) for a in outputs)
+    return InstanceData(
+        bboxes=boxes,
+        scores=scores,
+        labels=torch.zeros(len(boxes), dtype=torch.long),
+        keypoints=keypoints,
+        keypoint_scores=keypoint_scores,
+        keypoint_rois=rois)
+
+
 @MODELS.register_module()
 class OnnxKeypointDetector(BaseModel):
     """An exported hrpose detector in ONNX Runtime, with the PyTorch model's outputs.
@@ -91,7 +105,7 @@ class OnnxKeypointDetector(BaseModel):
             raise ValueError(
                 f'{self.onnx_file} was exported for inputs of {self.fixed_input_size[0]}x'
                 f'{self.fixed_input_size[1]} (H x W) but this image is {height}x{width} after '
-                'resizing and padding: export it with --dynamic, or resize to that size')
+                'resizing and padding: export it without --fixed-size, or resize to that size')
         min_size = int(self.metadata.get('min_input_size', 1))
         if height < min_size or width < min_size:
             image = torch.nn.functional.pad(
@@ -110,28 +124,19 @@ class OnnxKeypointDetector(BaseModel):
                 raise ValueError('given person boxes need the PyTorch model: the exported '
                                  'graph detects the persons itself')
             meta = sample.metainfo
-            boxes, scores, keypoints, keypoint_scores, rois = (
-                torch.from_numpy(array)
-                for array in self.run_graph(inputs[index:index +
-                                                   1], meta['img_shape'], meta['scale_factor']))
-            detections = InstanceData(
-                bboxes=boxes,
-                scores=scores,
-                labels=torch.zeros(len(boxes), dtype=torch.long),
-                keypoints=keypoints,
-                keypoint_scores=keypoint_scores,
-                keypoint_rois=rois)
-            sample.pred_boxes = InstanceData(bboxes=boxes, scores=scores, labels=detections.labels)
+            detections = graph_detections(
+                self.run_graph(inputs[index:index + 1], meta['img_shape'], meta['scale_factor']))
+            sample.pred_boxes = InstanceData(
+                bboxes=detections.bboxes, scores=detections.scores, labels=detections.labels)
             sample.pred_instances = postprocess_poses(detections, meta, self.test_cfg)
         return data_samples
 
 
-def onnx_model_config(cfg, onnx_file: str, num_threads: Optional[int] = None) -> dict:
+def onnx_model_config(cfg, onnx_file: str) -> dict:
     """The ``model`` config of an ``OnnxKeypointDetector`` for ``onnx_file`` that
     preprocesses and post-processes as ``cfg`` (a hrpose config) does."""
     return dict(
         type='OnnxKeypointDetector',
         onnx_file=onnx_file,
         data_preprocessor=cfg.model.data_preprocessor,
-        test_cfg=(cfg.model.get('test_cfg') or {}).get('rcnn'),
-        num_threads=num_threads)
+        test_cfg=(cfg.model.get('test_cfg') or {}).get('rcnn'))

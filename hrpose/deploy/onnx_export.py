@@ -8,8 +8,9 @@ exporter turns data-dependent sizes, the boxes left after NMS, into guards it ca
 resolve for this graph.)
 
 The file carries its own description in ONNX metadata (``hrpose_*`` keys): the number of
-keypoints, the codec, the test settings applied after the graph, the preprocessing (mean,
-std, channel order, padding), the config it was exported from and the dataset metainfo.
+keypoints, the codec, the person cap, the input size (dynamic or fixed), the preprocessing
+(mean, std, channel order, padding), the opset, the config it was exported from and the
+dataset metainfo.
 """
 import json
 import os
@@ -56,6 +57,34 @@ def example_inputs(detector: nn.Module,
     return image, torch.tensor([height, width], dtype=torch.float32), torch.ones(2)
 
 
+def trace_to_onnx(module: nn.Module,
+                  inputs: tuple,
+                  out_file: str,
+                  opset: int = DEFAULT_OPSET,
+                  dynamic: bool = True) -> None:
+    """Trace an :class:`ExportableKeypointDetector` (or a subclass) on ``inputs`` into
+    ``out_file`` with the TorchScript exporter, the person count always dynamic, the image
+    size too with ``dynamic``."""
+    dynamic_axes = {name: {0: 'num_persons'} for name in OUTPUT_NAMES}
+    if dynamic:
+        dynamic_axes['inputs'] = {2: 'height', 3: 'width'}
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    # The tracer warns at every Python-level test of a shape (the codecs' and mmdet's
+    # argument checks, the heatmap size): those are constants of the model, not of the image.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        torch.onnx.export(
+            module,
+            inputs,
+            out_file,
+            dynamo=False,
+            opset_version=opset,
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True)
+
+
 def export_onnx(detector: nn.Module,
                 out_file: str,
                 input_size: Tuple[int, int] = (800, 1344),
@@ -85,25 +114,7 @@ def export_onnx(detector: nn.Module,
     detector = detector.cpu().eval()
     module = ExportableKeypointDetector(detector, max_persons=max_persons).eval()
     inputs = example_inputs(detector, input_size)
-    dynamic_axes = {name: {0: 'num_persons'} for name in OUTPUT_NAMES}
-    if dynamic:
-        dynamic_axes['inputs'] = {2: 'height', 3: 'width'}
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    # The tracer warns at every Python-level test of a shape (the codecs' and mmdet's
-    # argument checks, the heatmap size): those are constants of the model, not of the image.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        torch.onnx.export(
-            module,
-            inputs,
-            out_file,
-            dynamo=False,
-            opset_version=opset,
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
-            dynamic_axes=dynamic_axes,
-            do_constant_folding=True)
+    trace_to_onnx(module, inputs, out_file, opset, dynamic)
     preprocessor = detector.data_preprocessor
     codec = detector.roi_head.codec
     metadata = dict(
@@ -136,9 +147,8 @@ def read_metadata(session) -> dict:
         if not key.startswith(METADATA_PREFIX):
             continue
         name = key[len(METADATA_PREFIX):]
-        try:
-            metadata[name] = value if name in ('config', 'codec',
-                                               'input_size') else json.loads(value)
+        try:  # strings are stored as they are, everything else as JSON
+            metadata[name] = json.loads(value)
         except json.JSONDecodeError:
             metadata[name] = value
     return metadata

@@ -2,6 +2,8 @@
 from typing import Dict, List, Sequence
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 RESULT_KEYS = ('bboxes', 'scores', 'keypoints', 'keypoint_scores')
 
@@ -44,16 +46,6 @@ def format_differences(differences: Dict[str, float]) -> List[str]:
     return lines
 
 
-def box_iou(boxes: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of x1, y1, x2, y2 boxes."""
-    low = np.maximum(boxes[:, None, :2], other[None, :, :2])
-    high = np.minimum(boxes[:, None, 2:], other[None, :, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=-1)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
-    other_area = np.prod(other[:, 2:] - other[:, :2], axis=-1)
-    return inter / np.maximum(area[:, None] + other_area[None] - inter, 1e-9)
-
-
 def matched_differences(reference: Sequence[dict],
                         other: Sequence[dict],
                         min_iou: float = 0.5) -> Dict[str, object]:
@@ -70,9 +62,7 @@ def matched_differences(reference: Sequence[dict],
     matched, unmatched = 0, []
     worst = dict(scores=0.0, keypoints=0.0)
     for ref, oth in zip(reference, other):
-        iou = box_iou(ref['bboxes'],
-                      oth['bboxes']) if len(ref['bboxes']) and len(oth['bboxes']) else np.zeros(
-                          (len(ref['bboxes']), len(oth['bboxes'])))
+        iou = box_iou(torch.from_numpy(ref['bboxes']), torch.from_numpy(oth['bboxes'])).numpy()
         free = np.ones(len(oth['bboxes']), dtype=bool)
         for i in np.argsort(-ref['scores'], kind='stable'):
             candidates = np.where(free, iou[i], -1.0)

@@ -12,10 +12,7 @@ from torch import Tensor
 
 from hrpose.registry import MODELS
 
-from .precision import as_float32, check_precision, half_precision
-
-# torch.compile's modes for the image part; 'reduce-overhead' captures CUDA graphs on GPUs.
-COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune')
+from .precision import COMPILE_MODES, as_float32, check_precision, half_precision
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,9 +75,9 @@ class KeypointTwoStageDetector(TwoStageDetector):
         self.non_finite_loss = non_finite_loss
         self.skipped_steps = 0
         self.inference_precision = inference_precision
-        if compile_image_part not in COMPILE_MODES:
-            raise ValueError(f'model.compile_image_part={compile_image_part!r}: expected one '
-                             f'of {COMPILE_MODES}')
+        if compile_image_part not in (None, ) + COMPILE_MODES:
+            raise ValueError(f'model.compile_image_part={compile_image_part!r}: expected None '
+                             f'or one of {COMPILE_MODES}')
         self.compile_image_part = compile_image_part
         self.channels_last = bool(channels_last)
         if self.channels_last:

@@ -1,4 +1,5 @@
-"""Half-precision inference: which parts of the detector run under autocast.
+"""Inference settings of the detector: which parts run under autocast in half precision,
+and the ``torch.compile`` modes of its image part.
 
 The convolutions and linear layers (backbone, neck, the RPN's convolutions, the box head's
 layers, the keypoint head) run in the chosen half precision; everything that turns their
@@ -11,6 +12,8 @@ import contextlib
 import torch
 
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+# torch.compile's modes for the image part; 'reduce-overhead' captures CUDA graphs on GPUs.
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
 
 
 def check_precision(precision: str, where: str = 'model.inference_precision') -> str:

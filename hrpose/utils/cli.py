@@ -1,6 +1,8 @@
 """Argument types and options shared by the command-line tools and the demo."""
 import argparse
 
+from hrpose.models.precision import COMPILE_MODES, PRECISIONS
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1 (batch sizes, caps)."""
@@ -10,15 +12,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-COMPILE_CHOICES = ('default', 'reduce-overhead', 'max-autotune')
-
-
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """--precision, --fp16, --compile and --channels-last of the demo and tools/test.py;
     :func:`inference_options` reads them back."""
     parser.add_argument(
         '--precision',
-        choices=('fp32', 'fp16', 'bf16'),
+        choices=tuple(PRECISIONS),
         default='fp32',
         help='half-precision inference: convolutions and linear layers under autocast, '
         'RoIAlign and all decoding in float32 (bf16 on CPUs)')
@@ -27,7 +26,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
         '--compile',
         nargs='?',
         const='reduce-overhead',
-        choices=COMPILE_CHOICES,
+        choices=COMPILE_MODES,
         help='torch.compile the backbone, neck and RPN convolutions (without a mode: '
         'reduce-overhead, CUDA graphs on GPUs, one per padded input size)')
     parser.add_argument(
