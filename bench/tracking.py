@@ -1,10 +1,11 @@
 """Tracking and smoothing on the synthetic video, over seeds: the figures of the tracker.
 
-    python bench/tracking.py [--seeds 0 1 2 3 4]
+    python bench/tracking.py [--seeds 0 1 2 3 4] [--noise 0.02] [--drop 0.1]
 
 For each seed of the detections' noise (2 % of the person scale, 10 % of the persons
 dropped; hrpose/datasets/synthetic_video.py): MOTA, IDF1 and ID switches (motmetrics) of
-PoseTracker online, PoseTracker with gap interpolation, and mmpose 0.x's greedy IoU rule;
+PoseTracker online (its defaults), online without its motion model and bridging of missed
+frames, with gap interpolation after it, and mmpose 0.x's greedy IoU rule;
 then the One Euro filter's jitter reduction (mean absolute second difference) and its lag
 on a noise-free walking figure, in % of the person scale.
 """
@@ -24,22 +25,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    parser.add_argument('--noise', type=float, default=0.02, help='x the person scale')
+    parser.add_argument('--drop', type=float, default=0.1, help='share of persons missed')
     args = parser.parse_args()
     sigmas = load_keypoint_metainfo(
         dict(from_file='configs/_base_/datasets/metainfo/coco_person.py'))['sigmas']
     truth = synthetic_video.synthetic_tracks()
-    print(f'{"seed":>4} {"tracker":28s} {"MOTA":>6} {"IDF1":>6} {"ID sw.":>6}')
+    print(f'noise {args.noise:g} x the person scale, {args.drop:.0%} of the persons dropped')
+    print(f'{"seed":>4} {"tracker":36s} {"MOTA":>6} {"IDF1":>6} {"ID sw.":>6}')
     for seed in args.seeds:
-        detections = synthetic_video.noisy_detections(truth, seed=seed)
+        detections = synthetic_video.noisy_detections(
+            truth, seed=seed, noise=args.noise, drop=args.drop)
         tracker = tracking.PoseTracker(sigmas)
         online = [tracker.update(d) for d in detections]
+        unbridged = tracking.PoseTracker(sigmas, velocity_momentum=0.0, max_predicted_frames=0)
         greedy = tracking.GreedyIoUTracker()
-        rows = (('PoseTracker, online', online), ('PoseTracker + interpolation',
-                                                  tracking.interpolate_track_gaps(online)),
+        rows = (('PoseTracker, online', online), ('PoseTracker, no motion, no bridging',
+                                                  [unbridged.update(d) for d in detections]),
+                ('PoseTracker + interpolation', tracking.interpolate_track_gaps(online)),
                 ('greedy IoU (mmpose 0.x)', [greedy.update(d) for d in detections]))
         for name, tracked in rows:
             m = mot_summary(truth, tracked)
-            print(f'{seed:4d} {name:28s} {m["mota"]:6.3f} {m["idf1"]:6.3f} '
+            print(f'{seed:4d} {name:36s} {m["mota"]:6.3f} {m["idf1"]:6.3f} '
                   f'{int(m["num_switches"]):6d}')
     fps = 25.0
     clean = np.stack(

@@ -44,4 +44,8 @@ tracking = dict(
     track_buffer=30,
     min_keypoints=3,
     kpt_thr=0.3,
+    # a track's velocity: weight of the newest measurement; a track the detector misses for
+    # up to max_predicted_frames frames is output where its motion puts it ("predicted")
+    velocity_momentum=0.3,
+    max_predicted_frames=2,
     smoothing=dict(min_cutoff=0.3, beta=0.12, d_cutoff=0.2))

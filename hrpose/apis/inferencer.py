@@ -74,8 +74,8 @@ def read_image(path: str) -> np.ndarray:
 
 def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0) -> List[dict]:
     """JSON-ready persons: ``bbox`` [x1, y1, x2, y2], ``score``, ``keypoints`` [[x, y], ...]
-    in pixel coordinates, ``keypoint_scores`` (and ``track_id`` when the prediction carries
-    ``track_ids``); persons below ``score_thr`` left out."""
+    in pixel coordinates, ``keypoint_scores`` (and ``track_id`` and ``predicted`` when the
+    prediction carries ``track_ids``); persons below ``score_thr`` left out."""
     persons = []
     for i in np.flatnonzero(prediction['scores'] >= score_thr):
         person = dict(
@@ -86,6 +86,8 @@ def instances_to_json(prediction: Dict[str, np.ndarray], score_thr: float = 0.0)
             keypoint_scores=[round(float(s), 4) for s in prediction['keypoint_scores'][i]])
         if 'track_ids' in prediction:  # tracked video frames (hrpose.apis.tracking)
             person['track_id'] = int(prediction['track_ids'][i])
+            # True: no detection, the track's motion bridged a missed frame
+            person['predicted'] = bool(prediction.get('predicted', np.zeros(i + 1, bool))[i])
         persons.append(person)
     return persons
 

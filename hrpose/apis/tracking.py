@@ -6,12 +6,18 @@
 
 - each frame's persons are associated with the live tracks by the Hungarian algorithm
   (``scipy.optimize.linear_sum_assignment``) on a similarity that mixes the OKS of the two
-  poses (the dataset's sigmas) and the IoU of the two boxes, against each track's last pose;
+  poses (the dataset's sigmas) and the IoU of the two boxes, against each track's last pose
+  moved on by the track's velocity (a constant-velocity model of the box centre, in pixels
+  per second, so a missed frame or a variable frame rate does not leave the track behind);
 - two score thresholds as ByteTrack does (Zhang et al., ECCV 2022): confident persons are
   associated first, then the low-score ones may keep the remaining tracks alive, but never
   start one;
 - a track that finds no person for ``track_buffer`` frames ends; a new id is given only to an
   unmatched confident person with at least ``min_keypoints`` visible keypoints;
+- a track the detector misses for at most ``max_predicted_frames`` frames is bridged online:
+  its predicted person (the last pose moved by the velocity) is output with
+  ``predicted=True``, as a Kalman-filter tracker outputs its prediction, so a person missed in
+  one frame does not flicker out of the video;
 - optionally each track's keypoints go through the One Euro filter (Casiez, Roussel and
   Vogel, CHI 2012), which smooths a still keypoint strongly and a fast one little, with the
   time between frames taken from the timestamps (or the frame rate).
@@ -87,11 +93,20 @@ class OneEuroFilter:
 
 
 class _Track:
+    """One person's track: its last observed box (4,), keypoints (K, 2), visibility (K,),
+    scores and time, and the velocity (2,) of its keypoints' centre in pixels per second."""
 
-    def __init__(self, track_id: int, frame: int, box, keypoints, visible, smoothing):
+    def __init__(self, track_id: int, frame: int, time: float, box, score, keypoints,
+                 keypoint_scores, visible, smoothing):
         self.id, self.first, self.last = track_id, frame, frame
         self.length, self.box, self.keypoints, self.visible = 1, box, keypoints, visible
+        self.score, self.keypoint_scores, self.time = score, keypoint_scores, time
+        self.velocity = np.zeros(2)
         self.filter = OneEuroFilter(**smoothing) if smoothing is not None else None
+
+    def shift(self, time: float) -> np.ndarray:
+        """(2,) how far the constant-velocity model moves the person by ``time``."""
+        return self.velocity * (time - self.time)
 
 
 class PoseTracker:
@@ -110,6 +125,10 @@ class PoseTracker:
         smoothing: ``dict(min_cutoff=..., beta=..., d_cutoff=...)`` for the One Euro filter
             of each track's keypoints, or None (no smoothing).
         fps: the frame rate used when :meth:`update` is given no timestamp.
+        velocity_momentum: weight of the newest measurement in each track's running
+            velocity (0: no motion model, the last pose is matched where it was).
+        max_predicted_frames: a track missed for at most this many frames in a row is output
+            as its predicted person (``predicted`` True); 0: never.
     """
 
     def __init__(self,
@@ -122,13 +141,19 @@ class PoseTracker:
                  min_keypoints: int = 3,
                  kpt_thr: float = 0.3,
                  smoothing: Optional[dict] = None,
-                 fps: float = 25.0) -> None:
+                 fps: float = 25.0,
+                 velocity_momentum: float = 0.3,
+                 max_predicted_frames: int = 2) -> None:
         if not 0 <= low_score_thr <= high_score_thr:
             raise ValueError(f'tracking: need 0 <= low_score_thr ({low_score_thr}) <= '
                              f'high_score_thr ({high_score_thr})')
         if not 0 <= oks_weight <= 1 or track_buffer < 0 or fps <= 0:
             raise ValueError('tracking: oks_weight must lie in [0, 1], track_buffer be >= 0 '
                              f'and fps > 0; got {oks_weight}, {track_buffer}, {fps}')
+        if not 0 <= velocity_momentum <= 1 or not 0 <= max_predicted_frames <= track_buffer:
+            raise ValueError('tracking: velocity_momentum must lie in [0, 1] and '
+                             'max_predicted_frames in [0, track_buffer]; got '
+                             f'{velocity_momentum}, {max_predicted_frames}')
         self.sigmas = np.asarray(sigmas, dtype=np.float64)
         self.high_score_thr, self.low_score_thr = high_score_thr, low_score_thr
         self.match_thr, self.oks_weight = match_thr, oks_weight
@@ -137,6 +162,7 @@ class PoseTracker:
         if self.smoothing is not None:
             OneEuroFilter(**self.smoothing)  # a bad setting fails here, not at frame 1
         self.fps = fps
+        self.velocity_momentum, self.max_predicted_frames = velocity_momentum, max_predicted_frames
         self.frame = -1
         self._time = None
         self._next_id = 0
@@ -144,13 +170,23 @@ class PoseTracker:
         self.ended: List[_Track] = []
 
     def _similarity(self, tracks: List[_Track], boxes, keypoints, visible) -> np.ndarray:
+        """(N, T) similarity of the N persons with the T tracks: the better of the track's
+        last pose where it was and moved on by its velocity (a person may stop, turn, or
+        come back where it left)."""
         if not tracks or not len(boxes):
             return np.zeros((len(boxes), len(tracks)))
-        track_boxes = np.stack([t.box for t in tracks])
-        areas = np.prod(np.clip(track_boxes[:, 2:] - track_boxes[:, :2], 0, None), axis=1)
-        oks = pose_oks(keypoints, visible, np.stack([t.keypoints for t in tracks]),
-                       np.stack([t.visible for t in tracks]), areas, self.sigmas)
-        return self.oks_weight * oks + (1 - self.oks_weight) * box_iou(boxes, track_boxes)
+        track_visible = np.stack([t.visible for t in tracks])
+        best = np.zeros((len(boxes), len(tracks)))
+        still = np.zeros((len(tracks), 2))
+        moving = np.stack([t.shift(self._time) for t in tracks])
+        for shifts in (still, moving):
+            track_boxes = np.stack([t.box for t in tracks]) + np.tile(shifts, 2)
+            areas = np.prod(np.clip(track_boxes[:, 2:] - track_boxes[:, :2], 0, None), axis=1)
+            track_keypoints = np.stack([t.keypoints for t in tracks]) + shifts[:, None]
+            oks = pose_oks(keypoints, visible, track_keypoints, track_visible, areas, self.sigmas)
+            best = np.maximum(
+                best, self.oks_weight * oks + (1 - self.oks_weight) * box_iou(boxes, track_boxes))
+        return best
 
     def _associate(self, indices, tracks, boxes, keypoints, visible):
         """Hungarian matches (detection index, track) above ``match_thr``; the leftovers."""
@@ -175,8 +211,11 @@ class PoseTracker:
 
         Returns:
             dict: ``result`` with ``track_ids`` (N,) int (-1: not tracked, a low-score person
-            matching no track or one with too few keypoints to start one) and, with
-            smoothing, the tracked persons' ``keypoints`` smoothed.
+            matching no track or one with too few keypoints to start one), ``predicted``
+            (N,) bool (False for the N given persons) and, with smoothing, the tracked
+            persons' ``keypoints`` smoothed; then the P bridged tracks' predicted persons
+            appended to every array (``predicted`` True, their track's last scores), so each
+            array has N + P rows.
         """
         self.frame += 1
         boxes = np.asarray(result['bboxes'], dtype=np.float64).reshape(-1, 4)
@@ -204,35 +243,73 @@ class PoseTracker:
         ]
         matches, unmatched, remaining = self._associate(confident, self.live, boxes, keypoints,
                                                         visible)
-        low_matches, _, _ = self._associate(low, remaining, boxes, keypoints, visible)
+        low_matches, _, missed = self._associate(low, remaining, boxes, keypoints, visible)
         track_ids = np.full(len(boxes), -1, dtype=np.int64)
         smoothed = keypoints.copy()
         for index, track in matches + low_matches:
-            self._extend(track, index, boxes, keypoints, visible, smoothed, dt)
+            self._extend(track, index, boxes, scores, keypoints, kpt_scores, visible, smoothed, dt)
             track_ids[index] = track.id
         for index in unmatched:
             if visible[index].sum() >= self.min_keypoints:
-                track = _Track(self._next_id, self.frame, boxes[index], keypoints[index],
-                               visible[index], self.smoothing)
+                track = _Track(self._next_id, self.frame, self._time, boxes[index], scores[index],
+                               keypoints[index], kpt_scores[index], visible[index], self.smoothing)
                 self._next_id += 1
                 if track.filter is not None:
                     smoothed[index] = track.filter(keypoints[index], 0.0)
                 self.live.append(track)
                 track_ids[index] = track.id
+        bridged = [
+            t for t in missed if t.length > 1 and self.frame - t.last <= self.max_predicted_frames
+        ]
         for track in list(self.live):
             if self.frame - track.last > self.track_buffer:
                 self.live.remove(track)
                 self.ended.append(track)
-        out = dict(result, track_ids=track_ids)
+        out = dict(result, track_ids=track_ids, predicted=np.zeros(len(boxes), dtype=bool))
         if self.smoothing is not None:
             out['keypoints'] = smoothed.astype(np.float32)
+        return self._append_predictions(out, bridged) if bridged else out
+
+    def _append_predictions(self, out: dict, tracks: List[_Track]) -> dict:
+        """``out`` with the predicted persons of ``tracks`` appended to each array."""
+        shifts = np.stack([t.shift(self._time) for t in tracks])
+        k = len(self.sigmas)
+        rows = dict(
+            bboxes=np.stack([t.box for t in tracks]) + np.tile(shifts, 2),
+            scores=np.array([t.score for t in tracks]),
+            keypoints=np.stack([t.keypoints for t in tracks]) + shifts[:, None],
+            keypoint_scores=np.stack([t.keypoint_scores for t in tracks]),
+            track_ids=np.array([t.id for t in tracks], dtype=np.int64),
+            predicted=np.ones(len(tracks), dtype=bool))
+        shapes = dict(bboxes=(-1, 4), keypoints=(-1, k, 2), keypoint_scores=(-1, k))
+        for key, new in rows.items():
+            given = np.asarray(out[key]).reshape(shapes.get(key, (-1, )))
+            out[key] = np.concatenate([given, new.astype(given.dtype)])
+        for key, value in out.items():  # other per-person arrays (e.g. labels) get -1
+            if key not in rows and isinstance(value, np.ndarray) and \
+                    value.shape[:1] == (len(out['predicted']) - len(tracks), ):
+                pad = np.full((len(tracks), ) + value.shape[1:], -1, dtype=value.dtype)
+                out[key] = np.concatenate([value, pad])
         return out
 
-    def _extend(self, track, index, boxes, keypoints, visible, smoothed, dt) -> None:
-        # A track's pose keeps a keypoint it saw last time when that keypoint is hidden now.
-        track.keypoints = np.where(visible[index][:, None], keypoints[index], track.keypoints)
+    def _extend(self, track, index, boxes, scores, keypoints, kpt_scores, visible, smoothed,
+                dt) -> None:
+        both = visible[index] & track.visible
+        elapsed = self._time - track.time
+        if both.any() and elapsed > 0 and self.velocity_momentum > 0:
+            # The centre of the keypoints seen in both poses: far less noisy than a box
+            # centre, which two extreme keypoints make.
+            moved = (keypoints[index][both] - track.keypoints[both]).mean(axis=0) / elapsed
+            m = self.velocity_momentum if track.length > 1 else 1.0
+            track.velocity = m * moved + (1 - m) * track.velocity
+        # A track's pose keeps a keypoint it saw last time when that keypoint is hidden now,
+        # moved on with the person.
+        track.keypoints = np.where(visible[index][:, None], keypoints[index],
+                                   track.keypoints + track.shift(self._time))
         track.visible = visible[index] | track.visible
         track.box, track.last, track.length = boxes[index], self.frame, track.length + 1
+        track.score, track.keypoint_scores, track.time = (scores[index], kpt_scores[index],
+                                                          self._time)
         if track.filter is not None:
             smoothed[index] = track.filter(keypoints[index], dt)
 
@@ -334,5 +411,8 @@ def interpolate_track_gaps(frames: List[Dict[str, np.ndarray]],
             frame['track_ids'] = np.concatenate([frame['track_ids'], [t for t, _ in extra]])
             frame['interpolated'] = np.concatenate(
                 [frame['interpolated'], np.ones(len(extra), dtype=bool)])
+            if 'predicted' in frame:
+                frame['predicted'] = np.concatenate(
+                    [frame['predicted'], np.zeros(len(extra), dtype=bool)])
         out.append(frame)
     return out

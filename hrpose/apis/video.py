@@ -33,16 +33,18 @@ def build_tracker(inferencer, fps: float, smooth: bool) -> PoseTracker:
 
 
 def draw_track_ids(image: np.ndarray, prediction: dict, score_thr: float) -> np.ndarray:
-    """Each tracked person's id above its box, in a colour of its own."""
-    for box, score, track_id in zip(prediction['bboxes'], prediction['scores'],
-                                    prediction['track_ids']):
+    """Each tracked person's id above its box, in a colour of its own ("id 3 (pred.)" for a
+    person the tracker's motion bridged)."""
+    predicted = prediction.get('predicted', np.zeros(len(prediction['track_ids']), bool))
+    for box, score, track_id, bridged in zip(prediction['bboxes'], prediction['scores'],
+                                             prediction['track_ids'], predicted):
         if score < score_thr or track_id < 0:
             continue
         hue = (int(track_id) * 47) % 180  # well apart for neighbouring ids
         colour = cv2.cvtColor(np.uint8([[[hue, 230, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
         x, y = int(box[0]), max(int(box[1]) - 8, 16)
-        cv2.putText(image, f'id {int(track_id)}', (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour, 2,
-                    cv2.LINE_AA)
+        label = f'id {int(track_id)}' + (' (pred.)' if bridged else '')
+        cv2.putText(image, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour, 2, cv2.LINE_AA)
     return image
 
 
