@@ -4,7 +4,8 @@
         [--score-thr 0.3] [--kpt-thr 0.3] [--batch-size 1] [--cfg-options key=value ...]
         [--precision fp32|fp16|bf16 | --fp16] [--compile [MODE]] [--backend pytorch|onnxruntime]
 
-INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv). Outputs:
+INPUT is an image, a folder of images, or a video (.mp4, .avi, .mov, .mkv, .webm, .ts).
+Outputs:
     image/folder: OUT_DIR/vis/<name>.jpg and OUT_DIR/predictions/<name>.json per image
     video:        OUT_DIR/<name>.mp4 (every frame drawn) and OUT_DIR/<name>.json (per frame)
 Keypoints are written in pixel coordinates (the first pixel's centre is 0), with scores.
@@ -55,7 +56,8 @@ def parse_args() -> argparse.Namespace:
         help='run the keypoint branch on these person boxes instead of the detector\'s own: '
         'a detection file in COCO results format (bbox [x, y, w, h], score) whose entries '
         'name the images by "file_name" or by "image_id" (the number in COCO file names); '
-        'images without an entry get no persons')
+        'for a video, "image_id" is the frame index (0 for the first); images and frames '
+        'without an entry get no persons')
     parser.add_argument(
         '--person-box-score-thr',
         type=float,
@@ -109,10 +111,13 @@ def main() -> None:
     if args.smooth and not args.track:
         raise SystemExit('--smooth smooths the keypoints of tracks: give --track too')
     if args.input.lower().endswith(VIDEO_EXTENSIONS):
-        if args.person_boxes is not None:
-            raise SystemExit('--person-boxes names images by file: it applies to images and '
-                             'folders of images, not to videos')
-        result = inferencer(args.input, out_dir=args.out_dir, track=args.track, smooth=args.smooth)
+        result = inferencer(
+            args.input,
+            out_dir=args.out_dir,
+            track=args.track,
+            smooth=args.smooth,
+            person_boxes=args.person_boxes,
+            person_box_score_thr=args.person_box_score_thr)
         print(f'\n{result["json"]["num_frames"]} frames drawn into {result["video"]}')
     else:
         result = inferencer(

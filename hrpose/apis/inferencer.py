@@ -200,7 +200,9 @@ class KeypointInferencer:
             person_boxes: None (the detector finds the persons); per input an (N, 4) or
                 (N, 5) array of boxes (see :func:`~hrpose.apis.inference_keypoints`); or a
                 detection file in COCO results format whose entries name the image files
-                by ``file_name`` or by ``image_id`` (the number in COCO's file names).
+                by ``file_name`` or by ``image_id`` (the number in COCO's file names); for
+                a video, per frame an array, or a file whose ``image_id`` is the frame
+                index.
             person_box_score_thr: with a detection file, boxes scoring below it are left out.
             track: a video's persons get stable ids (:class:`~hrpose.apis.PoseTracker`,
                 the config's ``tracking`` settings).
@@ -212,19 +214,17 @@ class KeypointInferencer:
             drawing; empty when ``draw`` is False) and ``skipped`` ((path, reason) of each
             image left out).
         """
-        from hrpose.apis.video import infer_video, is_video
+        from hrpose.apis.video import VIDEO_EXTENSIONS, infer_video, is_video
         if smooth and not track:
             raise ValueError('smooth smooths the keypoints of tracks: give track=True too')
         if isinstance(inputs, os.PathLike):
             inputs = os.fspath(inputs)
         if is_video(inputs):
-            if person_boxes is not None:
-                raise ValueError('person_boxes name images by file: they apply to images and '
-                                 'folders of images, not to videos')
-            return infer_video(self, inputs, out_dir, self.batch_size, track, smooth, progress)
+            return infer_video(self, inputs, out_dir, self.batch_size, track, smooth, progress,
+                               person_boxes, person_box_score_thr)
         if track or smooth:
             raise ValueError('track and smooth follow persons through a video; the input is '
-                             'not one (.mp4, .avi, .mov, .mkv, .webm)')
+                             f'not one ({", ".join(VIDEO_EXTENSIONS)})')
         if isinstance(inputs, str) and osp.isdir(inputs):
             inputs = list_images(inputs)
         elif is_single_image(inputs):

@@ -94,7 +94,8 @@ class OneEuroFilter:
 
 class _Track:
     """One person's track: its last observed box (4,), keypoints (K, 2), visibility (K,),
-    scores and time, and the velocity (2,) of its keypoints' centre in pixels per second."""
+    scores and time, and the velocity (2,) of its keypoints' centre (of its box's centre
+    when no keypoint is seen twice) in pixels per second."""
 
     def __init__(self, track_id: int, frame: int, time: float, box, score, keypoints,
                  keypoint_scores, visible, smoothing):
@@ -296,10 +297,14 @@ class PoseTracker:
                 dt) -> None:
         both = visible[index] & track.visible
         elapsed = self._time - track.time
-        if both.any() and elapsed > 0 and self.velocity_momentum > 0:
+        if elapsed > 0 and self.velocity_momentum > 0:
             # The centre of the keypoints seen in both poses: far less noisy than a box
-            # centre, which two extreme keypoints make.
-            moved = (keypoints[index][both] - track.keypoints[both]).mean(axis=0) / elapsed
+            # centre, which two extreme keypoints make; the box centre where none is.
+            if both.any():
+                moved = (keypoints[index][both] - track.keypoints[both]).mean(axis=0)
+            else:
+                moved = (boxes[index][:2] + boxes[index][2:] - track.box[:2] - track.box[2:]) / 2
+            moved = moved / elapsed
             m = self.velocity_momentum if track.length > 1 else 1.0
             track.velocity = m * moved + (1 - m) * track.velocity
         # A track's pose keeps a keypoint it saw last time when that keypoint is hidden now,
