@@ -19,6 +19,7 @@ per second / hrpose's eager float32 batch 1 of the same model. On the CPU, fp16 
 kernels (bf16 does); on a GPU use fp16.
 """
 import argparse
+import itertools
 import os.path as osp
 import sys
 from typing import Callable, Dict, List
@@ -66,6 +67,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--width', type=int, default=1216)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-top-down', action='store_true')
+    parser.add_argument(
+        '--rpn-half',
+        action='store_true',
+        help='in fp16 / bf16, also time the RPN head under autocast (model.rpn_head_float32='
+        'False; by default it runs in float32)')
     return parser.parse_args()
 
 
@@ -156,9 +162,12 @@ def main() -> None:
         for precision in args.precisions:
             for mode in args.compile:
                 for batch in args.batches:
-                    for memory_format in args.memory_formats:
+                    rpn_float32 = [True
+                                   ] + ([False] if args.rpn_half and precision != 'fp32' else [])
+                    for memory_format, rpn in itertools.product(args.memory_formats, rpn_float32):
                         channels_last = memory_format == 'channels_last'
-                        model = MODELS.build(dict(cfg.model, channels_last=channels_last))
+                        model = MODELS.build(
+                            dict(cfg.model, channels_last=channels_last, rpn_head_float32=rpn))
                         model.load_state_dict(weights)
                         model = model.to(device).eval()
                         model.inference_precision = precision
@@ -166,6 +175,7 @@ def main() -> None:
                         label = 'eager' if mode == 'off' else mode
                         key = f'hrpose {name} {precision} {label} b{batch}'
                         key += ' channels_last' if channels_last else ''
+                        key += ' rpn-half' if not rpn else ''
                         runs[key] = hrpose_runner(model, image, boxes, batch, device)
                         batch_of[key] = batch
                         image_parts[key] = image_part_runner(model, image, batch, device)

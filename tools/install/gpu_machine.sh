@@ -118,7 +118,7 @@ for what in ${STEPS:-gpu_check_ops decode vs_peers inference_speed gpu_check_tra
     gpu_check_ops) step gpu_check_ops "$PY" tools/analysis_tools/gpu_check.py --skip train dist inference ;;
     decode) step decode "$PY" bench/decode_throughput.py --device cuda --rois 1000 --repeats 20 ;;
     vs_peers) step vs_peers "$PY" bench/vs_peers.py --device cuda --repeats 10 --train-repeats 5 ;;
-    inference_speed) step inference_speed "$PY" bench/inference_speed.py --device cuda --repeats 10 ;;
+    inference_speed) step inference_speed "$PY" bench/inference_speed.py --device cuda --repeats 10 --rpn-half ;;
     gpu_check_train) step gpu_check_train "$PY" tools/analysis_tools/gpu_check.py \
       --skip ops dist inference --iters "${TRAIN_ITERS:-100}" --work-dir "$BUILD_DIR/gpu_check" ;;
     *) log "unknown step $what" ;;
