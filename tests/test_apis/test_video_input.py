@@ -107,6 +107,8 @@ def test_a_stream_whose_frame_size_changes_is_read_whole_at_its_first_size(tmp_p
     assert all(b > a for a, b in zip(frame_times, frame_times[1:]))
     for frame in record['frames']:
         for person in frame['instances']:
+            if person['predicted']:
+                continue  # where a track's motion puts a missed person: may leave the frame
             x1, y1, x2, y2 = person['bbox']
             # (the boxes are clipped to the resized input: a rounding past the edge)
             assert 0 <= x1 <= x2 <= 321 and 0 <= y1 <= y2 <= 241
