@@ -274,7 +274,6 @@ class PoseTracker:
     def _append_predictions(self, out: dict, tracks: List[_Track]) -> dict:
         """``out`` with the predicted persons of ``tracks`` appended to each array."""
         shifts = np.stack([t.shift(self._time) for t in tracks])
-        k = len(self.sigmas)
         rows = dict(
             bboxes=np.stack([t.box for t in tracks]) + np.tile(shifts, 2),
             scores=np.array([t.score for t in tracks]),
@@ -282,16 +281,7 @@ class PoseTracker:
             keypoint_scores=np.stack([t.keypoint_scores for t in tracks]),
             track_ids=np.array([t.id for t in tracks], dtype=np.int64),
             predicted=np.ones(len(tracks), dtype=bool))
-        shapes = dict(bboxes=(-1, 4), keypoints=(-1, k, 2), keypoint_scores=(-1, k))
-        for key, new in rows.items():
-            given = np.asarray(out[key]).reshape(shapes.get(key, (-1, )))
-            out[key] = np.concatenate([given, new.astype(given.dtype)])
-        for key, value in out.items():  # other per-person arrays (e.g. labels) get -1
-            if key not in rows and isinstance(value, np.ndarray) and \
-                    value.shape[:1] == (len(out['predicted']) - len(tracks), ):
-                pad = np.full((len(tracks), ) + value.shape[1:], -1, dtype=value.dtype)
-                out[key] = np.concatenate([value, pad])
-        return out
+        return append_persons(out, rows)
 
     def _extend(self, track, index, boxes, scores, keypoints, kpt_scores, visible, smoothed,
                 dt) -> None:
@@ -325,6 +315,24 @@ class PoseTracker:
             dict(id=t.id, first_frame=t.first, last_frame=t.last, length=t.length)
             for t in sorted(self.ended + self.live, key=lambda t: t.id)
         ]
+
+
+def append_persons(frame: Dict[str, np.ndarray], rows: Dict[str, np.ndarray]) -> dict:
+    """``frame`` with P more persons: each array of ``rows`` (P rows) appended to the
+    frame's array of that key (read in the new rows' shape, so an empty (0,) array takes
+    (0, K, 2) keypoints); every other per-person array of the frame (labels, flags) is
+    padded with -1 (False for a bool array)."""
+    num_given = len(np.asarray(frame['scores']).reshape(-1))
+    num_new = len(next(iter(rows.values())))
+    out = dict(frame)
+    for key, new in rows.items():
+        given = np.asarray(frame[key]).reshape((num_given, ) + new.shape[1:])
+        out[key] = np.concatenate([given, new.astype(given.dtype)])
+    for key, value in frame.items():
+        if key not in rows and isinstance(value, np.ndarray) and value.shape[:1] == (num_given, ):
+            fill = False if value.dtype == bool else -1
+            out[key] = np.concatenate([value, np.full((num_new, ) + value.shape[1:], fill)])
+    return out
 
 
 class GreedyIoUTracker:
@@ -401,23 +409,14 @@ def interpolate_track_gaps(frames: List[Dict[str, np.ndarray]],
         frame = dict(frame, interpolated=np.zeros(len(frame['track_ids']), dtype=bool))
         extra = added.get(f, [])
         if extra:
-            k = np.asarray(frame['keypoints']).reshape(len(frame['track_ids']), -1, 2).shape[1]
-            frame['bboxes'] = np.concatenate(
-                [np.asarray(frame['bboxes']).reshape(-1, 4), [m['bboxes'] for _, m in extra]])
-            frame['keypoints'] = np.concatenate([
-                np.asarray(frame['keypoints']).reshape(-1, k, 2),
-                [m['keypoints'] for _, m in extra]
-            ])
-            frame['scores'] = np.concatenate([frame['scores'], [m['scores'] for _, m in extra]])
-            frame['keypoint_scores'] = np.concatenate([
-                np.asarray(frame['keypoint_scores']).reshape(-1, k),
-                [m['keypoint_scores'] for _, m in extra]
-            ])
-            frame['track_ids'] = np.concatenate([frame['track_ids'], [t for t, _ in extra]])
-            frame['interpolated'] = np.concatenate(
-                [frame['interpolated'], np.ones(len(extra), dtype=bool)])
-            if 'predicted' in frame:
-                frame['predicted'] = np.concatenate(
-                    [frame['predicted'], np.zeros(len(extra), dtype=bool)])
+            frame = append_persons(
+                frame,
+                dict(
+                    track_ids=np.array([t for t, _ in extra], dtype=np.int64),
+                    interpolated=np.ones(len(extra), dtype=bool),
+                    **{
+                        key: np.array([m[key] for _, m in extra])
+                        for key in ('bboxes', 'keypoints', 'scores', 'keypoint_scores')
+                    }))
         out.append(frame)
     return out

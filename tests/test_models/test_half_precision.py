@@ -18,6 +18,17 @@ from tests.helpers import (COCO_METAINFO, OVERFIT_CONFIG, TINY_POSE_CONFIG, prin
 COCO_METAINFO_OPTION = {'test_dataloader.dataset.metainfo': COCO_METAINFO}
 
 
+def overfit_model(udp_overfit_run, **settings):
+    """The model of the shared UDP overfit run, with inference ``settings`` (precision,
+    compile_mode, channels_last)."""
+    work_dir, _ = udp_overfit_run
+    return init_model(
+        osp.join(work_dir, osp.basename(OVERFIT_CONFIG)),
+        find_resumable_checkpoint(work_dir),
+        cfg_options=COCO_METAINFO_OPTION,
+        **settings)
+
+
 @pytest.mark.parametrize('rpn_head_float32', [True, False])
 def test_bf16_runs_the_layers_in_half_precision_and_the_coordinates_in_float32(rpn_head_float32):
     """What runs in which dtype, recorded by hooks on one image: the backbone's, the box
@@ -106,15 +117,9 @@ def test_half_precision_finds_the_float32_persons_on_the_coco_sample(shared_data
     box taken from another of two near-equal proposals), 2 px in bfloat16 (7 bits of
     mantissa; measured 0.61, 0.16, 0.34 px), scores within 1e-3 (float16, measured up to
     9e-6) or 1e-2 (bfloat16, up to 6e-5)."""
-    work_dir, _ = udp_overfit_run
-    config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
-    checkpoint = find_resumable_checkpoint(work_dir)
     images = sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg')))
-    expected = inference_keypoints(
-        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION), images)
-    found = inference_keypoints(
-        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, precision=precision),
-        images)
+    expected = inference_keypoints(overfit_model(udp_overfit_run), images)
+    found = inference_keypoints(overfit_model(udp_overfit_run, precision=precision), images)
     differences = matched_differences(expected, found)
     print(precision, differences)
     assert differences['matched'] == sum(len(e['scores']) for e in expected) == 12
@@ -144,14 +149,9 @@ def test_fp16_on_unseen_images_keeps_the_confident_persons_and_keypoints(
     of which 0, 0 and 1 without a partner (a person scoring 0.81 in float32 that float16
     does not find, with the box head in float32 too: its features); 62, 12 and 28
     confident keypoints, within 0.052, 0.039 and 0.040 px."""
-    work_dir, _ = udp_overfit_run
-    config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
-    checkpoint = find_resumable_checkpoint(work_dir)
     images = sorted(glob.glob(osp.join(shared_data, 'coco_train88', '*.jpg')))
-    full = inference_keypoints(
-        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION), images)
-    half = inference_keypoints(
-        init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, precision='fp16'), images)
+    full = inference_keypoints(overfit_model(udp_overfit_run), images)
+    half = inference_keypoints(overfit_model(udp_overfit_run, precision='fp16'), images)
     worst, count, persons, missing = 0.0, 0, 0, 0
     for sure, other in ((confident(full, 0.5), half), (confident(half, 0.5), full)):
         differences = matched_differences(sure, other)
@@ -198,13 +198,9 @@ def test_the_compiled_or_reordered_model_gives_the_eager_results(udp_overfit_run
     GPUs) and channels_last=True, the trained model on one COCO image: the same persons,
     boxes and keypoints within 0.01 px, scores within 1e-4 (measured, compiled: 0.00015 px,
     0.00006 px, equal scores)."""
-    work_dir, _ = udp_overfit_run
-    config = osp.join(work_dir, osp.basename(OVERFIT_CONFIG))
-    checkpoint = find_resumable_checkpoint(work_dir)
     image = sorted(glob.glob(osp.join(shared_data, 'coco', '*.jpg')))[0]
-    eager = init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION)
-    other = init_model(config, checkpoint, cfg_options=COCO_METAINFO_OPTION, **setting)
-    expected = inference_keypoints(eager, [image])
+    other = overfit_model(udp_overfit_run, **setting)
+    expected = inference_keypoints(overfit_model(udp_overfit_run), [image])
     found = inference_keypoints(other, [image])
     if 'compile_mode' in setting:
         assert other.compile_image_part == 'default'  # it compiled, no fallback to eager
